@@ -1,0 +1,143 @@
+"""The lake's layout and schemas, and the DuckDB views analysts open.
+
+Files are immutable and hive-partitioned ``<table>/site=<id>/date=<YYYY-MM-DD>/``;
+the partition columns live in the path only. Each table also holds one
+zero-row schema file under ``site=_schema``, so the views can be created (and
+keep their column types) before the first event arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from service.ingest.spool import fsync_dir
+
+log = logging.getLogger("clearcount.lake")
+
+SQL_DIR = Path(__file__).parent / "sql"
+SCHEMA_PARTITION = ("_schema", "1970-01-01")
+
+TARGET = pa.struct(
+    [
+        ("tag", pa.string()),
+        ("id", pa.string()),
+        ("classes", pa.string()),
+        ("href", pa.string()),
+        ("text", pa.string()),
+    ]
+)
+
+EVENT_FIELDS = [
+    ("event_id", pa.string()),
+    ("type", pa.string()),
+    ("received_at", pa.timestamp("ms", tz="UTC")),
+    ("url", pa.string()),
+    ("path", pa.string()),
+    ("referrer", pa.string()),
+    ("referrer_host", pa.string()),
+    ("source", pa.string()),
+    ("utm_source", pa.string()),
+    ("utm_medium", pa.string()),
+    ("utm_campaign", pa.string()),
+    ("utm_term", pa.string()),
+    ("utm_content", pa.string()),
+    ("consent", pa.string()),
+    ("visitor_key", pa.int64()),
+    ("user_key", pa.int64()),
+    ("ip_prefix", pa.string()),
+    ("country", pa.string()),
+    ("browser", pa.string()),
+    ("browser_version", pa.string()),
+    ("os", pa.string()),
+    ("device", pa.string()),
+    ("name", pa.string()),
+    ("props", pa.string()),
+    ("target", TARGET),
+    ("depth", pa.int16()),
+    ("engaged_ms", pa.int64()),
+    ("policy_version", pa.string()),
+]
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "events": pa.schema(EVENT_FIELDS),
+    "quarantine": pa.schema([*EVENT_FIELDS, ("drop_reason", pa.string())]),
+    "denied_counts": pa.schema(
+        [("type", pa.string()), ("reason", pa.string()), ("count", pa.int64())]
+    ),
+}
+
+# Spool record kind → lake table.
+TABLE_OF_KIND = {"e": "events", "q": "quarantine", "d": "denied_counts"}
+
+
+def partition_dir(lake: Path, table: str, site: str, date: str) -> Path:
+    return lake / table / f"site={site}" / f"date={date}"
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write beside the target, fsync, then rename: readers see all of it or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(path.parent)
+
+
+def ensure_schema_files(lake: Path) -> None:
+    for table, schema in SCHEMAS.items():
+        path = partition_dir(lake, table, *SCHEMA_PARTITION) / "schema.parquet"
+        if not path.exists():
+            write_parquet_atomic(schema.empty_table(), path)
+
+
+def table_glob(lake: Path, table: str) -> str:
+    return str(lake.resolve() / table / "*" / "*" / "*.parquet")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(lake: Path) -> str:
+    """The views' DDL. DuckDB binds no parameters in DDL, so paths are quoted literals."""
+    sql = (SQL_DIR / "views.sql").read_text(encoding="utf-8")
+    for table in SCHEMAS:
+        sql = sql.replace(f"{{{table}_glob}}", _quote(table_glob(lake, table)))
+    return sql
+
+
+def ensure_views(data_dir: Path) -> bool:
+    """Create or refresh the views in ``clearcount.duckdb``; False when a reader holds it.
+
+    Views resolve their file lists at query time, so they never need refreshing
+    as files come and go; only a moved data directory does.
+    """
+    lake = data_dir / "lake"
+    ensure_schema_files(lake)
+    try:
+        con = duckdb.connect(str(data_dir / "clearcount.duckdb"))
+    except duckdb.IOException:
+        log.info("views not refreshed: the DuckDB file is open elsewhere")
+        return False
+    try:
+        con.execute(view_sql(lake))
+    finally:
+        con.close()
+    return True

@@ -1,0 +1,36 @@
+"""POST /api/event: one event or a batch of up to 100."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from service import metrics
+from service.http.client import client_from_request
+from service.http.state import state
+from service.ingest.parse import parse
+from service.ingest.pipeline import BatchResult, process
+from service.ingest.spool import SpoolUnavailable
+
+bp = Blueprint("collect", __name__)
+
+
+def count(result: BatchResult) -> None:
+    """Metrics once per request, not per event: each increment touches a shared file."""
+    for site, n in result.sites.items():
+        metrics.EVENTS_ACCEPTED.labels(site).inc(n)
+    for reason, n in result.dropped.items():
+        metrics.EVENTS_DROPPED.labels(reason).inc(n)
+    for table, n in result.stored.items():
+        metrics.RECORDS_SPOOLED.labels(table).inc(n)
+
+
+@bp.post("/api/event")
+def post_event() -> tuple[Response, int]:
+    app_state = state()
+    if app_state.backlogged:
+        raise SpoolUnavailable("the spool backlog is over its limit; the loader is behind")
+    raws = parse(request.get_data(cache=False), request.content_type)
+    client = client_from_request(request, app_state.ctx.clock())
+    result = process(raws, client, app_state.ctx, app_state.spool)
+    count(result)
+    return jsonify(result.body()), result.status

@@ -1,0 +1,70 @@
+"""Every error is JSON with a reason; bad input is a 4xx, never a 5xx.
+
+The catch-all here is the only one in the service: it logs the endpoint and
+exception type, never the payload, and answers 500 (a bug, not bad input).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service import metrics
+from service.ingest.parse import ParseError
+from service.ingest.spool import SpoolUnavailable
+
+log = logging.getLogger("clearcount.http")
+
+RETRY_AFTER_S = "5"
+
+
+def _json(status: int, error: str, message: str) -> tuple[Response, int]:
+    return jsonify(error=error, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ParseError)
+    def _parse(exc: ParseError) -> tuple[Response, int]:
+        metrics.EVENTS_DROPPED.labels("invalid").inc()
+        return _json(exc.status, exc.error, exc.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+        metrics.EVENTS_DROPPED.labels("oversize").inc()
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return _json(413, "oversize", f"the body is larger than {limit} bytes")
+
+    @app.errorhandler(SpoolUnavailable)
+    def _spool(exc: SpoolUnavailable) -> tuple[Response, int]:
+        metrics.EVENTS_DROPPED.labels("spool_unavailable").inc()
+        log.error("spool unavailable", extra={"endpoint": request.endpoint})
+        response, status = _json(503, "spool_unavailable", "events cannot be stored now; retry")
+        response.headers["Retry-After"] = RETRY_AFTER_S
+        return response, status
+
+    @app.errorhandler(429)
+    def _rate_limited(exc: HTTPException) -> tuple[Response, int]:
+        metrics.EVENTS_DROPPED.labels("rate_limited").inc()
+        response, status = _json(429, "rate_limited", "too many requests from this client")
+        response.headers.setdefault("Retry-After", "60")
+        return response, status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        name = (exc.name or "error").lower().replace(" ", "_")
+        response, status = _json(code, name, exc.description or name)
+        for header, value in exc.get_headers():
+            if header.lower() != "content-type":
+                response.headers[header] = value
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception) -> tuple[Response, int]:
+        log.error(
+            "unhandled error",
+            extra={"endpoint": request.endpoint, "error": type(exc).__name__},
+        )
+        return _json(500, "internal_error", "the collector failed; this is a bug")

@@ -1,0 +1,48 @@
+"""The per-process objects the HTTP layer shares: pipeline context and spool writer."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from service.ingest.event import Context
+from service.ingest.spool import SpoolWriter, backlog_bytes
+
+log = logging.getLogger("clearcount.http")
+
+
+@dataclass
+class AppState:
+    ctx: Context
+    spool: SpoolWriter
+    backlogged: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_housekeeping(self, interval_s: float = 0.5) -> None:
+        """Rotate aged segments and re-measure the backlog off the request path."""
+        thread = threading.Thread(target=self._housekeep, args=(interval_s,), daemon=True)
+        thread.name = "clearcount-housekeeping"
+        thread.start()
+
+    def _housekeep(self, interval_s: float) -> None:
+        settings = self.ctx.settings
+        while not self._stop.wait(interval_s):
+            try:
+                self.spool.rotate_if_stale()
+                self.backlogged = backlog_bytes(settings.spool_dir) > settings.spool_max_bytes
+            except OSError as exc:
+                log.warning("housekeeping failed", extra={"error": type(exc).__name__})
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self.spool.close()
+
+
+def state() -> AppState:
+    app_state: AppState = current_app.extensions["clearcount"]
+    return app_state

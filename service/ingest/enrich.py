@@ -1,0 +1,77 @@
+"""enrich: learn country, browser, OS, device, bot verdict and source, in memory.
+
+This is the last stage that sees the raw IP and User-Agent; everything it
+derives is coarse enough to store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import urlsplit
+
+import iptocc
+
+from service.ingest.event import Context, Dropped, DropReason, Event, Traits
+from service.ingest.referrers import classify_source, is_spam_referrer
+from service.ingest.useragent import classify_user_agent, device_from_screen
+from service.privacy.ip import parse_ip
+from service.privacy.scrub import query_values, redact_text
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+MAX_UTM = 200
+
+
+def _host(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https", "android-app"):
+            return None
+        return parts.hostname
+    except ValueError:
+        return None
+
+
+def country_of(ip_text: str) -> str | None:
+    ip = parse_ip(ip_text)
+    if ip is None or not ip.is_global:
+        return None
+    code: str | None = iptocc.country_code(str(ip))
+    return code
+
+
+def utm_fields(url: str, campaign_override: str | None) -> dict[str, str]:
+    values = query_values(url)
+    utm = {k: redact_text(values[k][:MAX_UTM]) for k in UTM_KEYS if values.get(k)}
+    if campaign_override:
+        utm["utm_campaign"] = redact_text(campaign_override[:MAX_UTM])
+        utm.setdefault("utm_medium", "email")
+    return utm
+
+
+def enrich(event: Event, ctx: Context) -> Event | Dropped:
+    """Stage: attach traits derived from the raw request; bots are marked, not dropped."""
+    assert event.fields is not None and event.client is not None and event.site is not None
+    f, client = event.fields, event.client
+    ua = classify_user_agent(client.user_agent)
+    device = ua.device
+    if device is None and f.sw:
+        device = device_from_screen(f.sw)
+    referrer_host = _host(f.referrer)
+    utm = utm_fields(f.url, f.utm_campaign)
+    bot_reason = ua.bot_reason
+    if bot_reason is None and is_spam_referrer(referrer_host, event.site.spam_referrers):
+        bot_reason = DropReason.REFERRER_SPAM
+    traits = Traits(
+        country=country_of(client.ip),
+        browser=ua.browser,
+        browser_version=ua.browser_version,
+        os=ua.os,
+        device=device,
+        bot_reason=bot_reason,
+        source=classify_source(referrer_host, _host(f.url), utm),
+        referrer_host=referrer_host,
+        utm=utm,
+    )
+    return dataclasses.replace(event, traits=traits)

@@ -1,0 +1,142 @@
+"""minimize: apply the consent state and the scrubbing rules; drop everything raw.
+
+The row this stage returns is the only form of the event that reaches disk.
+What each consent state keeps (DESIGN §4):
+
+    field          implied                 granted
+    visitor_key    daily salted hash       HMAC(site secret, visitor_id), else daily hash
+    user_key       —                       HMAC(site secret, user_id)
+    ip_prefix      —                       IPv4 /24, IPv6 /48
+    url, referrer  scrubbed                scrubbed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from service.ingest.event import Context, Dropped, Event, Target
+from service.privacy.ip import hashing_identity, ip_prefix, parse_ip
+from service.privacy.pseudonym import daily_visitor_key, stable_visitor_key, user_key
+from service.privacy.scrub import REDACTED, redact_text, scrub_url
+
+MAX_CLICK_TEXT = 100
+# Integers this large are phone, card or account numbers far more often than counts.
+MAX_PLAIN_NUMBER = 10**8
+
+
+def scrub_props(props: Mapping[str, Any] | None) -> str | None:
+    """Props as a JSON object with PII redacted in keys, strings and long numbers."""
+    if not props:
+        return None
+    clean: dict[str, Any] = {}
+    for key, value in props.items():
+        if isinstance(value, str):
+            value = redact_text(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if abs(value) >= MAX_PLAIN_NUMBER:
+                value = REDACTED
+        clean[redact_text(key)] = value
+    return orjson.dumps(clean).decode()
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    collapsed = " ".join(redact_text(text).split())
+    return collapsed[:limit] or None
+
+
+def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str, Any] | None:
+    """The clicked element, its link scrubbed like a URL and its text redacted and capped."""
+    if target is None:
+        return None
+    return {
+        "tag": _clip(target.tag, 32),
+        "id": _clip(target.id, 128),
+        "classes": _clip(target.classes, 256),
+        "href": scrub_url(target.href, allowlist) if target.href else None,
+        "text": _clip(target.text, MAX_CLICK_TEXT),
+    }
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str | None]:
+    """(visitor_key, user_key, ip_prefix) as the consent state allows."""
+    assert event.fields and event.client and event.site and event.consent
+    f, client, site = event.fields, event.client, event.site
+    ip = parse_ip(client.ip)
+    identity = hashing_identity(ip) if ip is not None else client.ip
+    salt = ctx.keys.daily_salt(client.received_at.date())
+    daily = daily_visitor_key(salt, site.id, identity, client.user_agent)
+    if event.consent.state != "granted":
+        return daily, None, None
+    secret = ctx.keys.site_secret(site.id)
+    visitor = stable_visitor_key(secret, f.visitor_id) if f.visitor_id else daily
+    user = user_key(secret, f.user_id) if f.user_id else None
+    return visitor, user, ip_prefix(ip) if ip is not None else None
+
+
+def minimize(event: Event, ctx: Context) -> Event | Dropped:
+    """Stage: build the stored row; the raw client and payload are left behind."""
+    assert event.fields and event.client and event.site and event.consent and event.traits
+    f, site, traits = event.fields, event.site, event.traits
+    allowlist = site.query_allowlist
+    url = scrub_url(f.url, allowlist)
+    if url is None:  # validate admits only http(s) URLs; this guards the invariant anyway
+        url = "about:invalid"
+    visitor, user, prefix = pseudonyms(event, ctx)
+    row: dict[str, Any] = {
+        "k": "q" if traits.bot_reason else "e",
+        "event_id": uuid.uuid4().hex,
+        "site": site.id,
+        "type": f.type,
+        "received_at": int(event.client.received_at.timestamp() * 1000),
+        "url": url,
+        "path": path_of(url),
+        "referrer": scrub_url(f.referrer, allowlist, keep_route_fragment=False)
+        if f.referrer
+        else None,
+        "referrer_host": traits.referrer_host,
+        "source": traits.source,
+        "utm_source": traits.utm.get("utm_source"),
+        "utm_medium": traits.utm.get("utm_medium"),
+        "utm_campaign": traits.utm.get("utm_campaign"),
+        "utm_term": traits.utm.get("utm_term"),
+        "utm_content": traits.utm.get("utm_content"),
+        "consent": event.consent.state,
+        "visitor_key": visitor,
+        "user_key": user,
+        "ip_prefix": prefix,
+        "country": traits.country,
+        "browser": traits.browser,
+        "browser_version": traits.browser_version,
+        "os": traits.os,
+        "device": traits.device,
+        "name": _clip(f.name, 64),
+        "props": scrub_props(f.props),
+        "target": scrub_target(f.target, allowlist),
+        "depth": f.depth,
+        "engaged_ms": f.engaged_ms,
+        "policy_version": site.policy_version,
+    }
+    if traits.bot_reason:
+        row["drop_reason"] = traits.bot_reason.value
+    return dataclasses.replace(
+        event,
+        client=None,
+        fields=None,
+        raw=None,
+        traits=None,
+        row=row,
+        table="quarantine" if traits.bot_reason else "events",
+    )

@@ -1,0 +1,97 @@
+"""The event flow, as a table of contents: each stage takes an Event and returns
+the next Event or a typed Dropped, and the first Dropped ends the fold."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from service.ingest.authorize import authorize
+from service.ingest.consent import resolve_consent
+from service.ingest.enrich import enrich
+from service.ingest.event import Client, Context, Dropped, DropReason, Event
+from service.ingest.minimize import minimize
+from service.ingest.spool import SpoolWriter
+from service.ingest.validate import validate_event
+
+Stage = Callable[[Event, Context], Event | Dropped]
+
+STAGES: Final[tuple[Stage, ...]] = (validate_event, authorize, resolve_consent, enrich, minimize)
+
+# Drops the client is told about; the others are accepted and only counted.
+REJECTIONS: Final = frozenset(
+    {DropReason.INVALID, DropReason.UNKNOWN_SITE, DropReason.ORIGIN_NOT_ALLOWED}
+)
+FORBIDDEN: Final = frozenset({DropReason.UNKNOWN_SITE, DropReason.ORIGIN_NOT_ALLOWED})
+
+
+def run(raw: Any, index: int, client: Client, ctx: Context) -> Event | Dropped:
+    current: Event | Dropped = Event(index=index, client=client, raw=raw)
+    for stage in STAGES:
+        assert isinstance(current, Event)
+        current = stage(current, ctx)
+        if isinstance(current, Dropped):
+            break
+    return current
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    stored: Counter[str] = field(default_factory=Counter)
+    sites: Counter[str] = field(default_factory=Counter)
+    forbidden_only: bool = False
+
+    @property
+    def status(self) -> int:
+        if self.accepted:
+            return 202
+        return 403 if self.forbidden_only else 400
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"accepted": self.accepted, "rejected": self.rejected}
+        if not self.accepted:
+            body["error"] = "forbidden" if self.forbidden_only else "no_valid_events"
+        return body
+
+
+def process(
+    raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWriter
+) -> BatchResult:
+    """Run every event through the stages, then make the survivors durable in one append.
+
+    Raises SpoolUnavailable when the append fails: nothing of the batch is acknowledged.
+    """
+    result = BatchResult()
+    lines: list[bytes] = []
+    rejected_reasons = set()
+    for index, raw in enumerate(raws):
+        outcome = run(raw, index, client, ctx)
+        if isinstance(outcome, Event):
+            assert outcome.row is not None
+            lines.append(orjson.dumps(outcome.row) + b"\n")
+            result.accepted += 1
+            result.stored[outcome.table] += 1
+            result.sites[outcome.row["site"]] += 1
+            if outcome.table == "quarantine":
+                result.dropped[outcome.row["drop_reason"]] += 1
+            continue
+        result.dropped[outcome.reason.value] += 1
+        if outcome.reason in REJECTIONS:
+            rejected_reasons.add(outcome.reason)
+            result.rejected.append({"index": index, "errors": outcome.errors or {}})
+        elif outcome.count_record is not None:
+            lines.append(orjson.dumps(outcome.count_record) + b"\n")
+            result.accepted += 1
+            result.stored["denied_counts"] += 1
+            result.sites[outcome.count_record["site"]] += 1
+    result.forbidden_only = bool(rejected_reasons) and rejected_reasons <= FORBIDDEN
+    if lines:
+        spool.append(lines)
+    return result

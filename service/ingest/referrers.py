@@ -1,0 +1,78 @@
+"""Where a visit came from: search, social, email, referral or direct.
+
+UTM tags win over the referrer (a campaign link says more than the page it
+was clicked on); a referrer from the site itself counts as direct, as in
+Plausible, so internal navigation never inflates referral traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SEARCH = (
+    "google.", "bing.com", "duckduckgo.com", "search.yahoo.", "yahoo.com", "yandex.", "baidu.com",
+    "ecosia.org", "qwant.com", "startpage.com", "search.brave.com", "ask.com", "naver.com",
+    "seznam.cz", "kagi.com", "perplexity.ai", "sogou.com", "so.com", "daum.net",
+)
+SOCIAL = (
+    "facebook.com", "fb.com", "fb.me", "instagram.com", "t.co", "twitter.com", "x.com",
+    "linkedin.com", "lnkd.in", "reddit.com", "pinterest.", "youtube.com", "youtu.be",
+    "tiktok.com", "news.ycombinator.com", "mastodon.social", "threads.net", "bsky.app",
+    "vk.com", "weibo.com", "tumblr.com", "quora.com", "discord.com", "telegram.org", "t.me",
+    "whatsapp.com", "snapchat.com",
+)
+EMAIL = (
+    "mail.google.com", "outlook.live.com", "outlook.office.com", "outlook.office365.com",
+    "mail.yahoo.com", "mail.proton.me", "mail.aol.com", "mail.yandex.", "webmail.", "mail.",
+)
+EMAIL_MEDIUMS = frozenset({"email", "e-mail", "newsletter", "mail"})
+SOCIAL_MEDIUMS = frozenset({"social", "social-media", "social_media", "sm"})
+SEARCH_MEDIUMS = frozenset({"cpc", "ppc", "paid_search", "paidsearch", "organic", "search"})
+
+
+def _matches(host: str, patterns: tuple[str, ...]) -> bool:
+    """``example.com`` matches it and its subdomains; ``google.`` matches any TLD."""
+    for pattern in patterns:
+        if pattern.endswith("."):
+            if host.startswith(pattern) or f".{pattern}" in host:
+                return True
+        elif host == pattern or host.endswith("." + pattern):
+            return True
+    return False
+
+
+def _strip_www(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
+def classify_source(
+    referrer_host: str | None, page_host: str | None, utm: Mapping[str, str]
+) -> str:
+    """One of search, social, email, referral, direct."""
+    medium = utm.get("utm_medium", "").lower()
+    if medium in EMAIL_MEDIUMS:
+        return "email"
+    if medium in SOCIAL_MEDIUMS:
+        return "social"
+    if medium in SEARCH_MEDIUMS:
+        return "search"
+    if not referrer_host:
+        return "email" if utm.get("utm_source", "").lower() in EMAIL_MEDIUMS else "direct"
+    host = _strip_www(referrer_host)
+    if page_host and host == _strip_www(page_host):
+        return "direct"
+    if _matches(host, EMAIL):
+        return "email"
+    if _matches(host, SEARCH):
+        return "search"
+    if _matches(host, SOCIAL):
+        return "social"
+    return "referral"
+
+
+def is_spam_referrer(referrer_host: str | None, spam_hosts: tuple[str, ...]) -> bool:
+    """True when the referrer is, or is below, one of the site's listed spam hosts."""
+    if not referrer_host or not spam_hosts:
+        return False
+    host = _strip_www(referrer_host)
+    return any(host == s or host.endswith("." + s) for s in spam_hosts)

@@ -1,0 +1,118 @@
+"""PII scrubbing: rules (what matches) applied to selectors (URL, referrer, props, text).
+
+Every rule replaces what it finds with ``[redacted]``; nothing is masked
+partially, since a partial e-mail or phone number can still identify.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+REDACTED = "[redacted]"
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# Full eight-group form, or any compressed form with "::"; times like 12:30:45 do not match.
+IPV6 = re.compile(
+    r"(?<![\w:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+    r"|(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{0,4}::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?"
+    r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?)(?![\w:])"
+)
+# Nine or more digits, optionally separated by spaces, dots, dashes or brackets:
+# phone numbers in any common notation, card, account and order numbers alike.
+PHONE_OR_DIGITS = re.compile(r"(?<![\w+])\+?\(?\d(?:[\s().\-/]{0,2}\d){8,}\)?(?!\w)")
+
+_RULES: tuple[re.Pattern[str], ...] = (EMAIL, IPV6, IPV4, PHONE_OR_DIGITS)
+_ANY = re.compile(r"@|\d|::")
+
+
+def redact_emails(text: str) -> str:
+    """Replace every e-mail address."""
+    return EMAIL.sub(REDACTED, text)
+
+
+def redact_phone_numbers(text: str) -> str:
+    """Replace phone numbers and any run of nine or more digits."""
+    return PHONE_OR_DIGITS.sub(REDACTED, text)
+
+
+def redact_ip_addresses(text: str) -> str:
+    """Replace IPv4 and IPv6 addresses written in free text."""
+    return IPV4.sub(REDACTED, IPV6.sub(REDACTED, text))
+
+
+def redact_text(text: str) -> str:
+    """Apply every rule; text with no '@', digit or '::' cannot match and skips them."""
+    if not _ANY.search(text):
+        return text
+    for rule in _RULES:
+        text = rule.sub(REDACTED, text)
+    return text
+
+
+def contains_pii(text: str) -> bool:
+    """True when any rule would redact something: the property tests' oracle."""
+    return any(rule.search(text) for rule in _RULES)
+
+
+def _allowed(key: str, allowlist: Iterable[str]) -> bool:
+    for pattern in allowlist:
+        if pattern.endswith("*"):
+            if key.startswith(pattern[:-1]):
+                return True
+        elif key == pattern:
+            return True
+    return False
+
+
+def strip_unlisted_query_params(query: str, allowlist: Iterable[str]) -> list[tuple[str, str]]:
+    """Keep only allow-listed query parameters, their values redacted."""
+    allow = tuple(allowlist)
+    return [
+        (key, redact_text(value))
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if _allowed(key, allow)
+    ]
+
+
+_PATH_SAFE = "/:@!$&'()*+,;=-._~[]%"
+
+
+def scrub_url(url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True) -> str | None:
+    """An http(s) URL without userinfo, unlisted parameters or PII; None if not http(s).
+
+    A fragment is kept only when it is a client-side route (``#/cart``), since
+    other fragments can carry tokens (OAuth implicit flow puts them there).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    netloc = host if port is None else f"{host}:{port}"
+    if ":" in host:
+        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
+    path = quote(redact_text(unquote(parts.path)), safe=_PATH_SAFE) or "/"
+    query = urlencode(strip_unlisted_query_params(parts.query, allowlist))
+    fragment = ""
+    if keep_route_fragment and parts.fragment.startswith(("/", "!/")):
+        route = parts.fragment.split("?", 1)[0]
+        fragment = quote(redact_text(unquote(route)), safe=_PATH_SAFE)
+    return urlunsplit((parts.scheme.lower(), netloc.lower(), path, query, fragment))
+
+
+def query_values(url: str) -> dict[str, str]:
+    """The first value of each query parameter of a URL (for UTM fields)."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=False):
+        out.setdefault(key, value)
+    return out

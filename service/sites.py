@@ -1,0 +1,112 @@
+"""Per-site configuration from ``sites.toml``: who may post, and what consent allows."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+CONSENT_STATES = ("denied", "implied", "granted")
+DEFAULT_QUERY_ALLOWLIST = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "ref",
+)
+
+
+class SitesError(ValueError):
+    """The sites file cannot be used; the message says which site and key."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """One tracked website and the privacy promises made to its visitors."""
+
+    id: str
+    origins: tuple[str, ...] = ()
+    redirect_hosts: tuple[str, ...] = ()
+    default_consent: str = "implied"
+    require_opt_in: bool = False
+    honor_dnt: bool = True
+    query_allowlist: tuple[str, ...] = DEFAULT_QUERY_ALLOWLIST
+    retention_days: int = 395
+    pseudonym_days: int = 90
+    k: int = 5
+    policy_version: str = "1"
+    spam_referrers: tuple[str, ...] = ()
+
+    def allows_origin(self, origin: str) -> bool:
+        return origin.rstrip("/").lower() in self._origin_set
+
+    @property
+    def _origin_set(self) -> frozenset[str]:
+        return frozenset(o.rstrip("/").lower() for o in self.origins)
+
+
+_TUPLE_FIELDS = {"origins", "redirect_hosts", "query_allowlist", "spam_referrers"}
+
+
+def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
+    known = {f.name: f for f in fields(Site)} .keys() - {"id"}
+    unknown = set(table) - known
+    if unknown:
+        raise SitesError(f"site {site_id!r}: unknown keys {sorted(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _TUPLE_FIELDS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SitesError(f"site {site_id!r}: {key} must be a list of strings")
+            value = tuple(v.lower() if key != "query_allowlist" else v for v in value)
+        values[key] = value
+    site = Site(id=site_id, **values)
+    if site.default_consent not in ("implied", "denied"):
+        raise SitesError(f"site {site_id!r}: default_consent must be 'implied' or 'denied'")
+    for key in ("retention_days", "pseudonym_days", "k"):
+        if not isinstance(getattr(site, key), int) or getattr(site, key) < 1:
+            raise SitesError(f"site {site_id!r}: {key} must be a positive integer")
+    return site
+
+
+def parse_sites(text: str) -> dict[str, Site]:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SitesError(f"sites file is not valid TOML: {exc}") from exc
+    tables = doc.get("sites")
+    if not isinstance(tables, dict) or not tables:
+        raise SitesError("sites file has no [sites.<id>] table")
+    return {site_id: _site_from_table(site_id, table) for site_id, table in tables.items()}
+
+
+def load_sites(path: Path) -> dict[str, Site]:
+    return parse_sites(path.read_text(encoding="utf-8"))
+
+
+DEMO_SITES_TOML = """\
+# Written by `clearcount serve` because no sites file existed. Edit freely.
+[sites.demo]
+origins = ["http://127.0.0.1:8000", "http://localhost:8000"]
+redirect_hosts = ["example.com", "www.example.com"]
+default_consent = "implied"
+require_opt_in = false
+honor_dnt = true
+query_allowlist = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "q"]
+retention_days = 395
+pseudonym_days = 90
+k = 5
+policy_version = "1"
+"""
+
+
+def ensure_sites_file(path: Path) -> bool:
+    """Write the demo sites file when none exists; True when it was written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEMO_SITES_TOML, encoding="utf-8")
+    return True
