@@ -142,3 +142,16 @@ def documented_fields() -> list[tuple[str, str, str]]:
         flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
         out.append((flag, f.metadata["env"], f.metadata["help"]))
     return out
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``CLEARCOUNT_*`` variables, for the processes serve starts."""
+    out = {}
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        elif isinstance(value, Path):
+            value = str(value.resolve())
+        out[f.metadata["env"]] = str(value)
+    return out

@@ -1,0 +1,85 @@
+"""clearcount serve: gunicorn and the loader as one command.
+
+A small supervisor runs two children: gunicorn (the collector) and
+``clearcount load --follow`` (the loader), restarting the loader should it
+die. On SIGTERM or SIGINT it stops gunicorn first, whose workers hand their
+open segments to the loader as they exit, then stops the loader, which
+drains the spool one last time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from pipelines.lake import ensure_views
+from service.settings import Settings, to_env
+from service.sites import ensure_sites_file, load_sites
+
+log = logging.getLogger("clearcount.serve")
+
+LOADER_STOP_TIMEOUT_S = 60
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Sites file, data directory, views and metrics directory; the children's environment."""
+    if ensure_sites_file(settings.sites):
+        log.info("wrote a demo sites file", extra={"path": str(settings.sites)})
+    load_sites(settings.sites)  # fail here, readably, rather than in every worker
+    for sub in ("spool", "lake", "keys"):
+        (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    ensure_views(settings.data_dir)
+    metrics_dir = settings.data_dir / "run" / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # stale files would double-count
+    metrics_dir.mkdir(parents=True)
+    env = dict(os.environ)
+    env.update(to_env(settings))
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    return env
+
+
+def _start_loader(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "load", "--follow"], env=env)
+
+
+def serve(settings: Settings) -> int:
+    env = prepare(settings)
+    loader = _start_loader(env)
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf", "service.wsgi:app"],
+        env=env,
+    )
+    stopping = False
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if gunicorn.poll() is None:
+            gunicorn.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("serving", extra={"bind": settings.bind, "data_dir": str(Path(settings.data_dir))})
+    while True:
+        code = gunicorn.poll()
+        if code is not None:
+            break
+        if loader.poll() is not None and not stopping:
+            log.error("loader exited; restarting it", extra={"code": loader.returncode})
+            loader = _start_loader(env)
+        time.sleep(0.2)
+    if loader.poll() is None:
+        loader.send_signal(signal.SIGTERM)
+        try:
+            loader.wait(LOADER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            loader.kill()
+    log.info("stopped", extra={"gunicorn": code, "loader": loader.returncode})
+    return 0 if stopping else code

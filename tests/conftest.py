@@ -1,0 +1,62 @@
+"""Fixtures shared by unit tests: a pipeline context on a temporary data directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.ingest.event import Client, Context, Dropped, Event
+from service.ingest.pipeline import run
+from service.privacy.keys import KeyStore
+from service.settings import Settings
+from service.sites import Site
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+
+def make_site(**overrides: Any) -> Site:
+    values: dict[str, Any] = {
+        "id": "shop",
+        "origins": ("https://shop.example",),
+        "redirect_hosts": ("shop.example",),
+    }
+    values.update(overrides)
+    return Site(**values)
+
+
+@pytest.fixture
+def make_ctx(tmp_path: Path) -> Callable[..., Context]:
+    def _make(*sites: Site) -> Context:
+        sites = sites or (make_site(),)
+        return Context(
+            settings=Settings(data_dir=tmp_path),
+            sites={s.id: s for s in sites},
+            keys=KeyStore(tmp_path / "keys"),
+            clock=lambda: NOW,
+        )
+
+    return _make
+
+
+def client(
+    ip: str = "198.51.100.23",
+    ua: str = CHROME_UA,
+    *,
+    dnt: bool = False,
+    gpc: bool = False,
+    origin: str | None = None,
+    at: dt.datetime = NOW,
+) -> Client:
+    return Client(ip=ip, user_agent=ua, received_at=at, dnt=dnt, gpc=gpc, origin=origin)
+
+
+def run_one(ctx: Context, payload: Mapping[str, Any], who: Client | None = None) -> Event | Dropped:
+    return run(dict(payload), 0, who or client(), ctx)

@@ -1,0 +1,93 @@
+"""Enrichment: device classes, bot verdicts and traffic sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.ingest.event import DropReason, Event
+from service.ingest.referrers import classify_source
+from service.ingest.useragent import classify_user_agent
+from tests.conftest import client, make_site, run_one
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+IPAD = "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+ANDROID_TABLET = "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.mark.parametrize(
+    ("ua", "device", "bot"),
+    [
+        (IPHONE, "mobile", None),
+        (IPAD, "tablet", None),
+        (ANDROID_TABLET, "tablet", None),
+        (HEADLESS, "desktop", DropReason.HEADLESS),
+        (GOOGLEBOT, None, DropReason.BOT),
+        ("curl/8.5.0", None, DropReason.BOT),
+        ("python-requests/2.32", None, DropReason.BOT),
+        ("", None, DropReason.BOT),
+    ],
+)
+def test_user_agent_classes(ua: str, device: str | None, bot: DropReason | None) -> None:
+    traits = classify_user_agent(ua)
+    assert (traits.device, traits.bot_reason) == (device, bot)
+
+
+@pytest.mark.parametrize(
+    ("referrer_host", "utm", "source"),
+    [
+        (None, {}, "direct"),
+        ("shop.example", {}, "direct"),
+        ("www.google.com", {}, "search"),
+        ("www.google.co.uk", {}, "search"),
+        ("duckduckgo.com", {}, "search"),
+        ("t.co", {}, "social"),
+        ("l.facebook.com", {}, "social"),
+        ("news.ycombinator.com", {}, "social"),
+        ("mail.google.com", {}, "email"),
+        ("outlook.live.com", {}, "email"),
+        ("blog.example.org", {}, "referral"),
+        (None, {"utm_medium": "email"}, "email"),
+        (None, {"utm_medium": "cpc"}, "search"),
+        ("blog.example.org", {"utm_medium": "social"}, "social"),
+    ],
+)
+def test_classify_source(referrer_host: str | None, utm: dict[str, str], source: str) -> None:
+    assert classify_source(referrer_host, "shop.example", utm) == source
+
+
+@pytest.mark.parametrize(
+    ("ua", "referrer", "table", "reason"),
+    [
+        (HEADLESS, None, "quarantine", "headless"),
+        (GOOGLEBOT, None, "quarantine", "bot"),
+        (IPHONE, "https://spam.example/offer", "quarantine", "referrer_spam"),
+        (IPHONE, "https://www.google.com/", "events", None),
+    ],
+)
+def test_bots_go_to_quarantine_with_their_reason(
+    make_ctx: Any, ua: str, referrer: str | None, table: str, reason: str | None
+) -> None:
+    ctx = make_ctx(make_site(spam_referrers=("spam.example",)))
+    payload = {"site": "shop", "url": "https://shop.example/"}
+    if referrer:
+        payload["referrer"] = referrer
+    outcome = run_one(ctx, payload, client(ua=ua))
+    assert isinstance(outcome, Event) and outcome.row is not None
+    assert outcome.table == table
+    assert outcome.row.get("drop_reason") == reason
+
+
+def test_utm_fields_and_country(make_ctx: Any) -> None:
+    payload = {
+        "site": "shop",
+        "url": "https://shop.example/?utm_source=nl&utm_medium=email&utm_campaign=nov",
+    }
+    outcome = run_one(make_ctx(), payload, client("81.2.69.142", ua=IPHONE))
+    assert isinstance(outcome, Event) and outcome.row is not None
+    row = outcome.row
+    assert (row["utm_source"], row["utm_medium"], row["utm_campaign"]) == ("nl", "email", "nov")
+    assert (row["source"], row["country"], row["device"], row["os"]) == ("email", "GB", "mobile", "iOS")

@@ -1,0 +1,200 @@
+"""Every scrubbing rule, as a table: the rule, where it applies, what it removes."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.ingest.event import Event, Target
+from service.ingest.minimize import scrub_props, scrub_target
+from service.privacy.ip import hashing_identity, ip_prefix, parse_ip
+from service.privacy.scrub import (
+    EMAIL,
+    IPV4,
+    IPV6,
+    PHONE_OR_DIGITS,
+    REDACTED,
+    contains_pii,
+    redact_text,
+    scrub_url,
+    strip_unlisted_query_params,
+)
+from tests.conftest import client, run_one
+
+ALLOW = ("utm_source", "utm_medium", "utm_campaign", "ref", "q")
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("write to jo.doe+tag@mail.example.co.uk today", f"write to {REDACTED} today"),
+        ("call +1 (555) 123-4567", f"call {REDACTED}"),
+        ("call 020 7946 0958 now", f"call {REDACTED} now"),
+        ("+44 20 7946 0958", REDACTED),
+        ("order 123456789012", f"order {REDACTED}"),
+        ("card 4111 1111 1111 1111", f"card {REDACTED}"),
+        ("from 203.0.113.77", f"from {REDACTED}"),
+        ("from 2001:db8::8a2e:370:7334", f"from {REDACTED}"),
+        ("from 2001:0db8:85a3:0000:0000:8a2e:0370:7334", f"from {REDACTED}"),
+        ("Buy 2 for 19.99", "Buy 2 for 19.99"),
+        ("on 2026-11-24", "on 2026-11-24"),
+        ("at 12:30:45", "at 12:30:45"),
+        ("page 12345678", "page 12345678"),
+        ("std::vector", "std::vector"),
+        ("Add to cart", "Add to cart"),
+    ],
+)
+def test_redact_text(text: str, scrubbed: str) -> None:
+    assert redact_text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("url", "scrubbed"),
+    [
+        ("https://shop.example/a?utm_source=x&token=abc", "https://shop.example/a?utm_source=x"),
+        ("https://shop.example/a?email=jo@x.example", "https://shop.example/a"),
+        ("https://shop.example/a?q=jo@x.example", f"https://shop.example/a?q=%5Bredacted%5D"),
+        ("https://shop.example/u/jo@x.example/edit", f"https://shop.example/u/{REDACTED}/edit"),
+        ("https://shop.example/u/jo%40x.example", f"https://shop.example/u/{REDACTED}"),
+        ("https://user:pw@Shop.Example:8443/", "https://shop.example:8443/"),
+        ("https://shop.example/#access_token=abc", "https://shop.example/"),
+        ("https://shop.example/#/cart?id=5", "https://shop.example/#/cart"),
+        ("https://shop.example/orders/5551234567", f"https://shop.example/orders/{REDACTED}"),
+        ("https://shop.example", "https://shop.example/"),
+        ("javascript:alert(1)", None),
+        ("ftp://shop.example/", None),
+        ("https://[2001:db8::1]/x", "https://[2001:db8::1]/x"),
+    ],
+)
+def test_scrub_url(url: str, scrubbed: str | None) -> None:
+    assert scrub_url(url, ALLOW) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        ("utm_source=a&utm_medium=b&gclid=c&fbclid=d", [("utm_source", "a"), ("utm_medium", "b")]),
+        ("ref=hn&sessionid=42", [("ref", "hn")]),
+        ("q=shoes", [("q", "shoes")]),
+        ("", []),
+    ],
+)
+def test_strip_unlisted_query_params(query: str, kept: list[tuple[str, str]]) -> None:
+    assert strip_unlisted_query_params(query, ALLOW) == kept
+
+
+def test_allowlist_prefix_pattern() -> None:
+    assert strip_unlisted_query_params("utm_x=1&u=2", ("utm_*",)) == [("utm_x", "1")]
+
+
+@pytest.mark.parametrize(
+    ("props", "stored"),
+    [
+        ({"plan": "pro", "seats": 3}, '{"plan":"pro","seats":3}'),
+        ({"contact": "jo@x.example"}, '{"contact":"[redacted]"}'),
+        ({"phone": 15551234567}, '{"phone":"[redacted]"}'),
+        ({"jo@x.example": 1}, '{"[redacted]":1}'),
+        ({"ok": True, "none": None, "ratio": 0.5}, '{"ok":true,"none":null,"ratio":0.5}'),
+        ({}, None),
+    ],
+)
+def test_scrub_props(props: dict[str, Any], stored: str | None) -> None:
+    assert scrub_props(props) == stored
+
+
+def test_click_target_is_scrubbed_and_capped() -> None:
+    target = Target(
+        tag="a",
+        href="https://shop.example/x?token=1&utm_source=a",
+        text="  Mail   jo@x.example " + "y" * 300,
+    )
+    clean = scrub_target(target, ALLOW)
+    assert clean is not None
+    assert clean["href"] == "https://shop.example/x?utm_source=a"
+    assert clean["text"].startswith(f"Mail {REDACTED} y")
+    assert len(clean["text"]) == 100
+
+
+def test_javascript_href_is_dropped_not_stored() -> None:
+    clean = scrub_target(Target(tag="a", href="javascript:void(0)"), ALLOW)
+    assert clean is not None and clean["href"] is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "prefix", "identity"),
+    [
+        ("198.51.100.23", "198.51.100.0/24", "198.51.100.23"),
+        ("::ffff:198.51.100.23", "198.51.100.0/24", "198.51.100.23"),
+        ("2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::/48", "2001:db8:85a3:8d3::/64"),
+    ],
+)
+def test_ip_rules(ip: str, prefix: str, identity: str) -> None:
+    parsed = parse_ip(ip)
+    assert parsed is not None
+    assert ip_prefix(parsed) == prefix
+    assert hashing_identity(parsed) == identity
+
+
+# --- properties: nothing leaving minimize matches an IP, e-mail or phone pattern ----------
+
+emails = st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,5})?@[a-z]{2,8}\.(com|org|co\.uk|example)", fullmatch=True)
+phones = st.from_regex(r"\+?[1-9][0-9]{0,2}[ .-]?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", fullmatch=True)
+ipv4s = st.ip_addresses(v=4).map(str)
+ipv6s = st.ip_addresses(v=6).filter(lambda ip: ip.ipv4_mapped is None).map(
+    lambda ip: ipaddress.IPv6Address(ip).exploded
+)
+pii = st.one_of(emails, phones, ipv4s, ipv6s)
+words = st.text(st.sampled_from("abcdefghij -_/"), max_size=12)
+noisy = st.tuples(words, pii, words).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=noisy)
+def test_property_redacted_text_matches_no_pii_pattern(text: str) -> None:
+    out = redact_text(text)
+    assert not EMAIL.search(out)
+    assert not PHONE_OR_DIGITS.search(out)
+    assert not IPV4.search(out)
+    assert not IPV6.search(out)
+
+
+# The context only holds keys, which are meant to stay the same across examples.
+SHARED_CTX = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SHARED_CTX)
+@given(path_pii=pii, prop_pii=pii, text_pii=pii, ref_pii=pii)
+def test_property_minimized_rows_hold_no_pii(
+    make_ctx: Any, path_pii: str, prop_pii: str, text_pii: str, ref_pii: str
+) -> None:
+    payload = {
+        "site": "shop",
+        "type": "click",
+        "url": f"https://shop.example/p/{path_pii}?utm_campaign={path_pii}&x={path_pii}",
+        "referrer": f"https://ref.example/{ref_pii}",
+        "consent": "granted",
+        "visitor_id": "v",
+        "name": None,
+        "props": {"note": f"see {prop_pii}"},
+        "target": {"tag": "a", "text": f"mail {text_pii}", "href": f"https://x.example/{text_pii}"},
+    }
+    outcome = run_one(make_ctx(), payload, client("203.0.113.9"))
+    assert isinstance(outcome, Event) and outcome.row is not None
+    for key, value in outcome.row.items():
+        if isinstance(value, str) and key not in ("ip_prefix",):
+            assert not contains_pii(value), (key, value)
+    assert not contains_pii(str(outcome.row["target"]))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=SHARED_CTX)
+@given(visitor=st.text(min_size=1, max_size=40))
+def test_property_same_input_salt_and_key_give_same_pseudonym(make_ctx: Any, visitor: str) -> None:
+    ctx = make_ctx()
+    payload = {"site": "shop", "url": "https://shop.example/", "consent": "granted", "visitor_id": visitor}
+    a, b = run_one(ctx, payload), run_one(ctx, payload)
+    assert isinstance(a, Event) and isinstance(b, Event) and a.row and b.row
+    assert a.row["visitor_key"] == b.row["visitor_key"]

@@ -1,0 +1,172 @@
+"""The spool's folder states and the loader's exactly-once promise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from pipelines.lake import ensure_views
+from pipelines.load import load_once, load_segment
+from service.ingest.spool import (
+    SpoolUnavailable,
+    SpoolWriter,
+    claim_abandoned,
+    ready_segments,
+)
+
+
+def record(i: int, site: str = "shop") -> bytes:
+    row = {
+        "k": "e",
+        "event_id": f"e{i:06d}",
+        "site": site,
+        "type": "pageview",
+        "received_at": 1_795_000_000_000 + i,
+        "url": "https://shop.example/",
+        "path": "/",
+        "consent": "implied",
+        "visitor_key": i,
+        "policy_version": "1",
+    }
+    return orjson.dumps(row) + b"\n"
+
+
+def lake_ids(data_dir: Path) -> list[str]:
+    ensure_views(data_dir)
+    con = duckdb.connect(str(data_dir / "clearcount.duckdb"), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT event_id FROM events ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+
+
+def test_group_commit_makes_every_thread_durable(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_bytes=10_000, max_age_s=60)
+    threads = [
+        threading.Thread(target=lambda i=i: writer.append([record(i)])) for i in range(200)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    stats = load_once(tmp_path)
+    assert stats.rows["events"] == 200
+    assert len(lake_ids(tmp_path)) == 200
+
+
+def test_segments_rotate_by_size(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_bytes=500, max_age_s=60)
+    for i in range(20):
+        writer.append([record(i)])
+    assert len(ready_segments(tmp_path / "spool")) >= 5
+
+
+def test_segments_rotate_by_age(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_bytes=10**9, max_age_s=0.0)
+    writer.append([record(1)])
+    writer.rotate_if_stale()
+    assert len(ready_segments(tmp_path / "spool")) == 1
+
+
+def test_live_segment_is_not_claimed_but_dead_writers_are(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    writer = SpoolWriter(spool, max_age_s=60)
+    writer.append([record(1)])
+    assert claim_abandoned(spool) == []  # the live writer holds its flock
+    # A writer in another process that dies by SIGKILL leaves an unlocked active segment.
+    code = (
+        "import os, signal, sys; from pathlib import Path; "
+        "from service.ingest.spool import SpoolWriter; "
+        "from tests.unit.test_spool_and_loader import record; "
+        f"w = SpoolWriter(Path({str(spool)!r}), max_age_s=60); w.append([record(2)]); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False, cwd=Path(__file__).parents[2])
+    claimed = claim_abandoned(spool)
+    assert len(claimed) == 1
+    writer.close()
+    load_once(tmp_path)
+    assert lake_ids(tmp_path) == ["e000001", "e000002"]
+
+
+def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(1), record(2)])
+    writer.close()
+    (segment,) = ready_segments(tmp_path / "spool")
+    with segment.open("ab") as f:
+        f.write(record(3)[:40])  # a write whose fsync never returned: never acknowledged
+    load_once(tmp_path)
+    assert lake_ids(tmp_path) == ["e000001", "e000002"]
+
+
+def test_unreadable_lines_are_moved_aside_with_an_error_file(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(1), b"{not json\n", record(2)])
+    writer.close()
+    stats = load_once(tmp_path)
+    assert stats.bad_lines == 1
+    failed = tmp_path / "spool" / "failed"
+    assert any(p.suffix == ".error" for p in failed.iterdir())
+    assert lake_ids(tmp_path) == ["e000001", "e000002"]
+
+
+def test_crash_between_parquet_write_and_segment_delete_loads_once(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(i) for i in range(50)])
+    writer.close()
+    (segment,) = ready_segments(tmp_path / "spool")
+    copy = segment.read_bytes()
+    load_segment(segment, tmp_path / "lake", tmp_path / "spool" / "failed")
+    segment.write_bytes(copy)  # as if the process died before the unlink
+    load_once(tmp_path)
+    ids = lake_ids(tmp_path)
+    assert len(ids) == 50 and len(set(ids)) == 50
+
+
+def test_write_failure_raises_spool_unavailable_and_leaves_no_torn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(1)])
+    real_write = os.write
+
+    def failing_write(fd: int, data: bytes | memoryview) -> int:
+        real_write(fd, bytes(data)[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", failing_write)
+    with pytest.raises(SpoolUnavailable):
+        writer.append([record(2)])
+    monkeypatch.setattr(os, "write", real_write)
+    writer.append([record(3)])
+    writer.close()
+    load_once(tmp_path)
+    assert lake_ids(tmp_path) == ["e000001", "e000003"]
+
+
+def test_denied_records_become_aggregate_counts(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    denied = {"k": "d", "site": "shop", "date": "2026-11-24", "type": "pageview", "reason": "gpc"}
+    writer.append([orjson.dumps(denied) + b"\n"] * 3)
+    writer.close()
+    load_once(tmp_path)
+    ensure_views(tmp_path)
+    con = duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
+    rows = con.execute("SELECT site, CAST(date AS VARCHAR), type, reason, count FROM denied_counts").fetchall()
+    assert rows == [("shop", "2026-11-24", "pageview", "gpc", 3)]
+
+
+def test_views_exist_before_any_event(tmp_path: Path) -> None:
+    ensure_views(tmp_path)
+    con = duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
+    for view in ("events", "quarantine", "denied_counts"):
+        assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)  # noqa: S608
