@@ -37,5 +37,6 @@ def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limite
     # spreading requests over the API, the pixel and the redirect.
     shared = limiter.shared_limit(f"{settings.rate_limit}/minute", scope="ingest")
     for endpoint in LIMITED_ENDPOINTS:
-        shared(app.view_functions[endpoint])
+        # The decorated function does the checking, so it must be the registered view.
+        app.view_functions[endpoint] = shared(app.view_functions[endpoint])
     return limiter

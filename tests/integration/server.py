@@ -1,0 +1,158 @@
+"""A real ``clearcount serve`` (gunicorn + loader) on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SITES_TOML = """\
+[sites.shop]
+origins = ["https://shop.example"]
+redirect_hosts = ["shop.example"]
+default_consent = "implied"
+query_allowlist = ["utm_source", "utm_medium", "utm_campaign", "ref", "q"]
+spam_referrers = ["spam.example"]
+
+[sites.optin]
+origins = ["https://optin.example"]
+default_consent = "denied"
+require_opt_in = true
+
+[sites.nodnt]
+origins = ["https://nodnt.example"]
+honor_dnt = false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    root: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARCOUNT_")}
+        env.update(
+            {
+                "CLEARCOUNT_DATA_DIR": str(self.data_dir),
+                "CLEARCOUNT_SITES": str(self.root / "sites.toml"),
+                "CLEARCOUNT_BIND": f"127.0.0.1:{self.port}",
+                "CLEARCOUNT_TRUSTED_PROXIES": "1",
+                "CLEARCOUNT_RATE_LIMIT": "0",
+                "CLEARCOUNT_SEGMENT_MAX_AGE_S": "0.5",
+                "CLEARCOUNT_LOAD_INTERVAL_S": "0.3",
+                "HOME": str(self.root),
+            }
+        )
+        env.update(self.env_overrides)
+        return env
+
+    def start(self) -> Server:
+        self.root.mkdir(parents=True, exist_ok=True)
+        sites = self.root / "sites.toml"
+        if not sites.exists():
+            sites.write_text(SITES_TOML)
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so a test can SIGKILL all of it
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server died:\n{self.log_path.read_text()}")
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not come up:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM, as an operator would: gunicorn drains, then the loader drains the spool."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: master, workers and loader at once."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def post(self, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
+        return requests.post(self.url + "/api/event", json=body, headers=headers or {}, timeout=10, **kw)
+
+    def wait_loaded(self, table: str, count: int, timeout_s: float = 20) -> int:
+        deadline = time.monotonic() + timeout_s
+        n = -1
+        while time.monotonic() < deadline:
+            n = self.query(f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 (table names are ours)
+            if n >= count:
+                return n
+            time.sleep(0.2)
+        return n
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        con = duckdb.connect(str(self.data_dir / "clearcount.duckdb"), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARCOUNT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args, "--data-dir", str(data_dir), "--sites", str(sites)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
