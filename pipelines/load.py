@@ -23,7 +23,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from pipelines.lake import SCHEMAS, TABLE_OF_KIND, ensure_schema_files, partition_dir, write_parquet_atomic
+from pipelines.lake import (
+    SCHEMAS,
+    TABLE_OF_KIND,
+    ensure_schema_files,
+    partition_dir,
+    write_parquet_atomic,
+)
 from service import metrics
 from service.ingest.spool import claim_abandoned, fsync_dir, ready_segments, spool_dirs
 
@@ -112,7 +118,9 @@ def load_segment(segment: Path, lake: Path, failed_dir: Path) -> LoadStats:
     if bad:
         _quarantine_segment(segment, failed_dir, bad)
         stats.bad_lines = len(bad)
-        log.error("segment had unreadable lines", extra={"segment": segment.name, "lines": len(bad)})
+        log.error(
+            "segment had unreadable lines", extra={"segment": segment.name, "lines": len(bad)}
+        )
     segment.unlink()
     fsync_dir(segment.parent)
     return stats
@@ -134,7 +142,11 @@ def load_once(data_dir: Path) -> LoadStats:
     if total.segments:
         log.info(
             "loaded",
-            extra={"segments": total.segments, "rows": dict(total.rows), "bad_lines": total.bad_lines},
+            extra={
+                "segments": total.segments,
+                "rows": dict(total.rows),
+                "bad_lines": total.bad_lines,
+            },
         )
     return total
 

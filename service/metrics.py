@@ -34,7 +34,9 @@ ROWS_LOADED = Counter(
     "clearcount_rows_loaded", "Rows the loader wrote into the lake, per table", ["table"]
 )
 HTTP_REQUESTS = Counter(
-    "clearcount_http_requests", "HTTP requests answered, per endpoint and status", ["endpoint", "status"]
+    "clearcount_http_requests",
+    "HTTP requests answered, per endpoint and status",
+    ["endpoint", "status"],
 )
 
 

@@ -53,7 +53,14 @@ def serve(settings: Settings) -> int:
     env = prepare(settings)
     loader = _start_loader(env)
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf", "service.wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:service.gunicorn_conf",
+            "service.wsgi:app",
+        ],
         env=env,
     )
     stopping = False

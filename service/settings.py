@@ -60,7 +60,9 @@ class Settings:
         "spool backlog above which the collector answers 503 until the loader catches up",
     )
     load_interval_s: float = _setting(
-        1.0, "CLEARCOUNT_LOAD_INTERVAL_S", "how often the loader started by serve looks for segments"
+        1.0,
+        "CLEARCOUNT_LOAD_INTERVAL_S",
+        "how often the loader started by serve looks for segments",
     )
     max_loader_lag_s: float = _setting(
         120.0,

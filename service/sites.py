@@ -52,7 +52,7 @@ _TUPLE_FIELDS = {"origins", "redirect_hosts", "query_allowlist", "spam_referrers
 
 
 def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
-    known = {f.name: f for f in fields(Site)} .keys() - {"id"}
+    known = {f.name: f for f in fields(Site)}.keys() - {"id"}
     unknown = set(table) - known
     if unknown:
         raise SitesError(f"site {site_id!r}: unknown keys {sorted(unknown)}")
@@ -95,7 +95,9 @@ redirect_hosts = ["example.com", "www.example.com"]
 default_consent = "implied"
 require_opt_in = false
 honor_dnt = true
-query_allowlist = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "q"]
+query_allowlist = [
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "q",
+]
 retention_days = 395
 pseudonym_days = 90
 k = 5

@@ -38,5 +38,5 @@ def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limite
     shared = limiter.shared_limit(f"{settings.rate_limit}/minute", scope="ingest")
     for endpoint in LIMITED_ENDPOINTS:
         # The decorated function does the checking, so it must be the registered view.
-        app.view_functions[endpoint] = shared(app.view_functions[endpoint])
+        app.view_functions[endpoint] = shared(app.view_functions[endpoint])  # type: ignore[assignment]
     return limiter

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 
 from flask import Blueprint, Response, jsonify, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from service import metrics
 from service.http.client import client_from_request
@@ -45,7 +46,7 @@ def _record(fields: Fields) -> None:
         log.warning("tracking event lost", extra={"endpoint": request.endpoint})
 
 
-def _fields(raw: dict[str, str], **override: object) -> Fields | None:
+def _fields(raw: dict[str, str | None], **override: object) -> Fields | None:
     result = load_fields({k: v for k, v in raw.items() if v is not None})
     if not isinstance(result, Fields):
         metrics.EVENTS_DROPPED.labels("invalid").inc()
@@ -75,7 +76,7 @@ def pixel() -> Response:
 
 
 @bp.get("/r")
-def follow() -> Response | tuple[Response, int]:
+def follow() -> BaseResponse | tuple[Response, int]:
     site_id, to, campaign = _param("site"), request.args.get("to", ""), _param("c")
     site = state().ctx.sites.get(site_id or "")
     if site is None:

@@ -9,7 +9,8 @@ from service.ingest.event import Context, Dropped, DropReason, Event
 
 def authorize(event: Event, ctx: Context) -> Event | Dropped:
     """Stage: unknown sites and foreign Origins stop here (403 when nothing else passes)."""
-    assert event.fields is not None and event.client is not None
+    assert event.fields is not None
+    assert event.client is not None
     site = ctx.sites.get(event.fields.site)
     if site is None:
         return Dropped(event.index, DropReason.UNKNOWN_SITE, {"site": ["unknown site"]})

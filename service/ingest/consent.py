@@ -32,7 +32,9 @@ def consent_for(fields: Fields, client: Client, site: Site) -> Consent:
 
 def resolve_consent(event: Event, ctx: Context) -> Event | Dropped:
     """Stage: attach the consent state; a denied event becomes a count and nothing more."""
-    assert event.fields is not None and event.client is not None and event.site is not None
+    assert event.fields is not None
+    assert event.client is not None
+    assert event.site is not None
     consent = consent_for(event.fields, event.client, event.site)
     if consent.state == "denied":
         return Dropped(

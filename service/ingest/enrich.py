@@ -52,7 +52,9 @@ def utm_fields(url: str, campaign_override: str | None) -> dict[str, str]:
 
 def enrich(event: Event, ctx: Context) -> Event | Dropped:
     """Stage: attach traits derived from the raw request; bots are marked, not dropped."""
-    assert event.fields is not None and event.client is not None and event.site is not None
+    assert event.fields is not None
+    assert event.client is not None
+    assert event.site is not None
     f, client = event.fields, event.client
     ua = classify_user_agent(client.user_agent)
     device = ua.device

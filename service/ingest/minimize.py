@@ -38,9 +38,12 @@ def scrub_props(props: Mapping[str, Any] | None) -> str | None:
     for key, value in props.items():
         if isinstance(value, str):
             value = redact_text(value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            if abs(value) >= MAX_PLAIN_NUMBER:
-                value = REDACTED
+        elif (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and abs(value) >= MAX_PLAIN_NUMBER
+        ):
+            value = REDACTED
         clean[redact_text(key)] = value
     return orjson.dumps(clean).decode()
 
@@ -72,7 +75,10 @@ def path_of(url: str) -> str:
 
 def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str | None]:
     """(visitor_key, user_key, ip_prefix) as the consent state allows."""
-    assert event.fields and event.client and event.site and event.consent
+    assert event.fields
+    assert event.client
+    assert event.site
+    assert event.consent
     f, client, site = event.fields, event.client, event.site
     ip = parse_ip(client.ip)
     identity = hashing_identity(ip) if ip is not None else client.ip
@@ -88,7 +94,11 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
 
 def minimize(event: Event, ctx: Context) -> Event | Dropped:
     """Stage: build the stored row; the raw client and payload are left behind."""
-    assert event.fields and event.client and event.site and event.consent and event.traits
+    assert event.fields
+    assert event.client
+    assert event.site
+    assert event.consent
+    assert event.traits
     f, site, traits = event.fields, event.site, event.traits
     allowlist = site.query_allowlist
     url = scrub_url(f.url, allowlist)

@@ -61,9 +61,7 @@ class BatchResult:
         return body
 
 
-def process(
-    raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWriter
-) -> BatchResult:
+def process(raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWriter) -> BatchResult:
     """Run every event through the stages, then make the survivors durable in one append.
 
     Raises SpoolUnavailable when the append fails: nothing of the batch is acknowledged.

@@ -76,7 +76,7 @@ def classify_user_agent(user_agent: str) -> UserAgentTraits:
     if not user_agent.strip():
         return UserAgentTraits(None, None, None, None, DropReason.BOT)
     browser, version, os_family, device_family, brand = _parse(user_agent)
-    if browser and "headless" in browser.lower() or "headless" in user_agent.lower():
+    if (browser and "headless" in browser.lower()) or "headless" in user_agent.lower():
         bot: DropReason | None = DropReason.HEADLESS
     elif device_family == "Spider" or _is_crawler(user_agent):
         bot = DropReason.BOT

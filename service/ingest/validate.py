@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from service.ingest.event import EVENT_TYPES, Context, Dropped, DropReason, Event, Fields, Target
 
@@ -83,9 +91,7 @@ class EventSchema(Schema):
     site = fields.String(required=True, validate=validate.Regexp(SITE_ID))
     type = fields.String(load_default="pageview", validate=validate.OneOf(EVENT_TYPES))
     url = fields.String(required=True, validate=[validate.Length(max=MAX_URL), _http_url])
-    referrer = fields.String(
-        allow_none=True, validate=[validate.Length(max=MAX_URL), _referrer]
-    )
+    referrer = fields.String(allow_none=True, validate=[validate.Length(max=MAX_URL), _referrer])
     ts = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**53))
     consent = fields.String(validate=validate.OneOf(("denied", "implied", "granted")))
     visitor_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=128))

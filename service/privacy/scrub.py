@@ -80,7 +80,9 @@ def strip_unlisted_query_params(query: str, allowlist: Iterable[str]) -> list[tu
 _PATH_SAFE = "/:@!$&'()*+,;=-._~[]%"
 
 
-def scrub_url(url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True) -> str | None:
+def scrub_url(
+    url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True
+) -> str | None:
     """An http(s) URL without userinfo, unlisted parameters or PII; None if not http(s).
 
     A fragment is kept only when it is a client-side route (``#/cart``), since

@@ -124,8 +124,12 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
-    def post(self, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
-        return requests.post(self.url + "/api/event", json=body, headers=headers or {}, timeout=10, **kw)
+    def post(
+        self, body: Any, headers: dict[str, str] | None = None, **kw: Any
+    ) -> requests.Response:
+        return requests.post(
+            self.url + "/api/event", json=body, headers=headers or {}, timeout=10, **kw
+        )
 
     def wait_loaded(self, table: str, count: int, timeout_s: float = 20) -> int:
         deadline = time.monotonic() + timeout_s
@@ -148,7 +152,16 @@ class Server:
 def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARCOUNT_")}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args, "--data-dir", str(data_dir), "--sites", str(sites)],
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            *args,
+            "--data-dir",
+            str(data_dir),
+            "--sites",
+            str(sites),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

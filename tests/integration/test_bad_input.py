@@ -24,7 +24,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s.stop()
 
 
-def raw(server: Server, body: bytes, content_type: str = "application/json", **headers: str) -> requests.Response:
+def raw(
+    server: Server, body: bytes, content_type: str = "application/json", **headers: str
+) -> requests.Response:
     return requests.post(
         server.url + "/api/event",
         data=body,
@@ -49,7 +51,13 @@ CASES = [
     ("wrong types", j({"site": 5, "url": ["x"]}), "application/json", {}, 400),
     ("out of range", j({**OK, "depth": 101, "engaged_ms": -1}), "application/json", {}, 400),
     ("unknown field", j({**OK, "email": "x@y.example"}), "application/json", {}, 400),
-    ("javascript: URL", j({**OK, "url": "javascript:alert(document.cookie)"}), "application/json", {}, 400),
+    (
+        "javascript: URL",
+        j({**OK, "url": "javascript:alert(document.cookie)"}),
+        "application/json",
+        {},
+        400,
+    ),
     ("missing url", j({"site": "shop"}), "application/json", {}, 400),
     ("unknown site", j({**OK, "site": "nosuchsite"}), "application/json", {}, 403),
     ("foreign Origin", j(OK), "application/json", {"Origin": "https://evil.example"}, 403),
@@ -72,12 +80,18 @@ def test_bad_input_gets_a_json_4xx(
     payload = response.json()
     assert payload.get("error"), payload
     # The reason never echoes a submitted value back.
-    assert "x@y.example" not in response.text and "document.cookie" not in response.text
+    assert "x@y.example" not in response.text
+    assert "document.cookie" not in response.text
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/api/event"), ("PUT", "/api/event"), ("GET", "/nope"), ("GET", "/api/pixel.gif?site=nosuch")],
+    [
+        ("GET", "/api/event"),
+        ("PUT", "/api/event"),
+        ("GET", "/nope"),
+        ("GET", "/api/pixel.gif?site=nosuch"),
+    ],
 )
 def test_other_requests_never_5xx(server: Server, method: str, path: str) -> None:
     response = requests.request(method, server.url + path, headers=UA, timeout=10)
@@ -109,8 +123,11 @@ def test_mixed_batch_keeps_the_valid_events(server: Server) -> None:
 
 
 def test_beacon_text_plain_body_is_accepted(server: Server) -> None:
-    response = raw(server, j({**OK, "url": "https://shop.example/beacon"}), "text/plain;charset=UTF-8")
-    assert response.status_code == 202 and response.json() == {"accepted": 1, "rejected": []}
+    response = raw(
+        server, j({**OK, "url": "https://shop.example/beacon"}), "text/plain;charset=UTF-8"
+    )
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "rejected": []}
 
 
 def test_rate_limited_client_gets_429_with_json(tmp_path: Path) -> None:
@@ -126,7 +143,10 @@ def test_rate_limited_client_gets_429_with_json(tmp_path: Path) -> None:
         assert int(response.headers["Retry-After"]) > 0
         # Another client (another IP behind the trusted proxy) has its own budget.
         other = requests.post(
-            limited.url + "/api/event", json=OK, headers={**UA, "X-Forwarded-For": "203.0.113.5"}, timeout=5
+            limited.url + "/api/event",
+            json=OK,
+            headers={**UA, "X-Forwarded-For": "203.0.113.5"},
+            timeout=5,
         )
         assert other.status_code == 202
     finally:
@@ -137,11 +157,18 @@ def test_spool_backlog_over_limit_answers_503_with_retry_after(tmp_path: Path) -
     # A loader that never runs and a one-byte budget: the first event fills the spool.
     full = Server(
         tmp_path,
-        {"CLEARCOUNT_SPOOL_MAX_BYTES": "1", "CLEARCOUNT_LOAD_INTERVAL_S": "3600",
-         "CLEARCOUNT_SEGMENT_MAX_AGE_S": "3600", "CLEARCOUNT_WORKERS": "1"},
+        {
+            "CLEARCOUNT_SPOOL_MAX_BYTES": "1",
+            "CLEARCOUNT_LOAD_INTERVAL_S": "3600",
+            "CLEARCOUNT_SEGMENT_MAX_AGE_S": "3600",
+            "CLEARCOUNT_WORKERS": "1",
+        },
     ).start()
     try:
-        assert requests.post(full.url + "/api/event", json=OK, headers=UA, timeout=5).status_code == 202
+        assert (
+            requests.post(full.url + "/api/event", json=OK, headers=UA, timeout=5).status_code
+            == 202
+        )
         import time
 
         deadline = time.monotonic() + 10

@@ -24,16 +24,23 @@ def test_every_acknowledged_event_survives_sigkill_exactly_once(tmp_path: Path) 
 
     def client(n: int) -> None:
         session = requests.Session()
-        headers = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", "X-Forwarded-For": "81.2.69.142"}
+        headers = {
+            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+            "X-Forwarded-For": "81.2.69.142",
+        }
         for i in range(MAX_REQUESTS_PER_CLIENT):
             if stop.is_set():
                 return
             marker = f"c{n}-{i:05d}"
             batch = [{"site": "shop", "url": "https://shop.example/", "props": {"m": marker}}]
             if i % 3 == 0:  # some batches, so group commit sees mixed sizes
-                batch += [{"site": "shop", "url": "https://shop.example/b", "props": {"m": f"{marker}b"}}]
+                batch += [
+                    {"site": "shop", "url": "https://shop.example/b", "props": {"m": f"{marker}b"}}
+                ]
             try:
-                response = session.post(server.url + "/api/event", json=batch, headers=headers, timeout=5)
+                response = session.post(
+                    server.url + "/api/event", json=batch, headers=headers, timeout=5
+                )
             except requests.RequestException:
                 return  # the server is gone
             if response.status_code == 202:

@@ -27,7 +27,12 @@ def test_analyst_reads_read_only_while_server_ingests_and_loads(tmp_path: Path) 
         for _ in range(5000):
             if stop.is_set():
                 return
-            if session.post(server.url + "/api/event", json=[EVENT] * 5, headers=UA, timeout=5).status_code == 202:
+            if (
+                session.post(
+                    server.url + "/api/event", json=[EVENT] * 5, headers=UA, timeout=5
+                ).status_code
+                == 202
+            ):
                 sent[0] += 5
 
     writer = threading.Thread(target=ingest)
@@ -39,7 +44,9 @@ def test_analyst_reads_read_only_while_server_ingests_and_loads(tmp_path: Path) 
             con = duckdb.connect(str(server.data_dir / "clearcount.duckdb"), read_only=True)
             try:
                 counts.append(con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
-                con.execute("SELECT path, count(DISTINCT visitor_key) FROM events GROUP BY 1").fetchall()
+                con.execute(
+                    "SELECT path, count(DISTINCT visitor_key) FROM events GROUP BY 1"
+                ).fetchall()
             finally:
                 con.close()
             time.sleep(0.05)
@@ -62,9 +69,16 @@ def test_metrics_count_across_workers_and_health(tmp_path: Path) -> None:
     server = Server(tmp_path, {"CLEARCOUNT_WORKERS": "3"}).start()
     try:
         for _ in range(30):  # new connections, so several workers answer
-            assert requests.post(server.url + "/api/event", json=EVENT, headers=UA, timeout=5).status_code == 202
+            assert (
+                requests.post(
+                    server.url + "/api/event", json=EVENT, headers=UA, timeout=5
+                ).status_code
+                == 202
+            )
         requests.post(server.url + "/api/event", json={"site": "shop"}, headers=UA, timeout=5)
-        requests.post(server.url + "/api/event", json={**EVENT, "consent": "denied"}, headers=UA, timeout=5)
+        requests.post(
+            server.url + "/api/event", json={**EVENT, "consent": "denied"}, headers=UA, timeout=5
+        )
         server.wait_loaded("events", 30)
         time.sleep(0.5)
         text = requests.get(server.url + "/metrics", timeout=5).text
@@ -75,7 +89,8 @@ def test_metrics_count_across_workers_and_health(tmp_path: Path) -> None:
         assert metric(text, "clearcount_rows_loaded_total", 'table="events"') == 30
         assert requests.get(server.url + "/healthz", timeout=5).json() == {"status": "ok"}
         ready = requests.get(server.url + "/readyz", timeout=5)
-        assert ready.status_code == 200 and ready.json()["checks"]["spool_writable"] is True
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["spool_writable"] is True
     finally:
         server.stop()
 
@@ -83,19 +98,40 @@ def test_metrics_count_across_workers_and_health(tmp_path: Path) -> None:
 def test_pixel_and_redirect_answers(tmp_path: Path) -> None:
     server = Server(tmp_path).start()
     try:
-        pixel = requests.get(server.url + "/api/pixel.gif", params={"site": "shop", "url": "https://shop.example/"},
-                             headers=UA, timeout=5)
-        assert pixel.status_code == 200 and pixel.headers["Content-Type"] == "image/gif"
-        assert pixel.content.startswith(b"GIF89a") and "no-store" in pixel.headers["Cache-Control"]
-        broken = requests.get(server.url + "/api/pixel.gif", params={"site": "nosuch"}, headers=UA, timeout=5)
-        assert broken.status_code == 200 and broken.content.startswith(b"GIF89a")
-        ok = requests.get(server.url + "/r", params={"site": "shop", "to": "https://shop.example/x?a=1"},
-                          headers=UA, allow_redirects=False, timeout=5)
-        assert ok.status_code == 302 and ok.headers["Location"] == "https://shop.example/x?a=1"
+        pixel = requests.get(
+            server.url + "/api/pixel.gif",
+            params={"site": "shop", "url": "https://shop.example/"},
+            headers=UA,
+            timeout=5,
+        )
+        assert pixel.status_code == 200
+        assert pixel.headers["Content-Type"] == "image/gif"
+        assert pixel.content.startswith(b"GIF89a")
+        assert "no-store" in pixel.headers["Cache-Control"]
+        broken = requests.get(
+            server.url + "/api/pixel.gif", params={"site": "nosuch"}, headers=UA, timeout=5
+        )
+        assert broken.status_code == 200
+        assert broken.content.startswith(b"GIF89a")
+        ok = requests.get(
+            server.url + "/r",
+            params={"site": "shop", "to": "https://shop.example/x?a=1"},
+            headers=UA,
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert ok.status_code == 302
+        assert ok.headers["Location"] == "https://shop.example/x?a=1"
         for to in ("https://evil.example/", "//evil.example", "https://shop.example@evil.example/"):
-            bad = requests.get(server.url + "/r", params={"site": "shop", "to": to}, headers=UA,
-                               allow_redirects=False, timeout=5)
-            assert bad.status_code == 400 and "Location" not in bad.headers
+            bad = requests.get(
+                server.url + "/r",
+                params={"site": "shop", "to": to},
+                headers=UA,
+                allow_redirects=False,
+                timeout=5,
+            )
+            assert bad.status_code == 400
+            assert "Location" not in bad.headers
             assert bad.json()["error"] == "redirect_not_allowed"
     finally:
         server.stop()

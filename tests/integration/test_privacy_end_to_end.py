@@ -16,7 +16,9 @@ from tests.integration.server import Server
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36 clearcount-e2e"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1 clearcount-e2e"
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) clearcount-e2e"
+GOOGLEBOT = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) clearcount-e2e"
+)
 HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36 clearcount-e2e"
 
 IPV4_GB = "81.2.69.142"
@@ -52,23 +54,56 @@ TRAFFIC: list[tuple[dict[str, str], Any]] = [
     (
         h(IPV6_DE, IPHONE),
         [
-            {"site": "shop", "url": "https://shop.example/a", "consent": "granted",
-             "visitor_id": VISITOR, "user_id": USER},
-            {"site": "shop", "url": "https://shop.example/b", "consent": "granted",
-             "visitor_id": VISITOR, "user_id": USER, "type": "click",
-             "target": {"tag": "a", "text": f"Mail {EMAIL} or call {PHONE}",
-                        "href": f"https://partner.example/x?email={EMAIL}"}},
+            {
+                "site": "shop",
+                "url": "https://shop.example/a",
+                "consent": "granted",
+                "visitor_id": VISITOR,
+                "user_id": USER,
+            },
+            {
+                "site": "shop",
+                "url": "https://shop.example/b",
+                "consent": "granted",
+                "visitor_id": VISITOR,
+                "user_id": USER,
+                "type": "click",
+                "target": {
+                    "tag": "a",
+                    "text": f"Mail {EMAIL} or call {PHONE}",
+                    "href": f"https://partner.example/x?email={EMAIL}",
+                },
+            },
         ],
     ),
     # denied by the event, by GPC and by DNT (even when the event says granted)
     (h(IPV4_US), {"site": "shop", "url": "https://shop.example/d1", "consent": "denied"}),
-    (h(IPV4_US, **{"Sec-GPC": "1"}), {"site": "shop", "url": "https://shop.example/d2",
-                                      "consent": "granted", "visitor_id": VISITOR}),
-    (h(IPV4_US, DNT="1"), {"site": "shop", "url": "https://shop.example/d3", "consent": "granted",
-                           "visitor_id": VISITOR}),
+    (
+        h(IPV4_US, **{"Sec-GPC": "1"}),
+        {
+            "site": "shop",
+            "url": "https://shop.example/d2",
+            "consent": "granted",
+            "visitor_id": VISITOR,
+        },
+    ),
+    (
+        h(IPV4_US, DNT="1"),
+        {
+            "site": "shop",
+            "url": "https://shop.example/d3",
+            "consent": "granted",
+            "visitor_id": VISITOR,
+        },
+    ),
     # a site that ignores DNT keeps the event
     (
-        {"X-Forwarded-For": IPV4_US, "User-Agent": CHROME, "Origin": "https://nodnt.example", "DNT": "1"},
+        {
+            "X-Forwarded-For": IPV4_US,
+            "User-Agent": CHROME,
+            "Origin": "https://nodnt.example",
+            "DNT": "1",
+        },
         {"site": "nodnt", "url": "https://nodnt.example/kept"},
     ),
     # opt-in site: implied counts as denied, granted is kept
@@ -76,7 +111,12 @@ TRAFFIC: list[tuple[dict[str, str], Any]] = [
         {"X-Forwarded-For": IPV4_GB, "User-Agent": CHROME, "Origin": "https://optin.example"},
         [
             {"site": "optin", "url": "https://optin.example/x"},
-            {"site": "optin", "url": "https://optin.example/y", "consent": "granted", "visitor_id": VISITOR},
+            {
+                "site": "optin",
+                "url": "https://optin.example/y",
+                "consent": "granted",
+                "visitor_id": VISITOR,
+            },
         ],
     ),
     # bots, with PII too: quarantined, minimized the same way
@@ -116,7 +156,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     finally:
         server.stop()
-    yield server
+    return server
 
 
 def rows(server: Server, sql: str) -> list[dict[str, Any]]:
@@ -138,26 +178,39 @@ def test_denied_events_leave_only_counts(loaded: Server) -> None:
         (r["site"], r["reason"]): r["count"]
         for r in rows(loaded, "SELECT site, reason, count FROM denied_counts")
     }
-    assert counts == {("shop", "event"): 1, ("shop", "gpc"): 1, ("shop", "dnt"): 1,
-                      ("optin", "site_default"): 1}
+    assert counts == {
+        ("shop", "event"): 1,
+        ("shop", "gpc"): 1,
+        ("shop", "dnt"): 1,
+        ("optin", "site_default"): 1,
+    }
 
 
 def test_implied_row(loaded: Server) -> None:
     (row,) = rows(loaded, "SELECT * FROM events WHERE path LIKE '/account/%'")
     assert row["consent"] == "implied"
-    assert row["visitor_key"] is not None and row["user_key"] is None and row["ip_prefix"] is None
-    assert row["country"] == "GB" and row["browser"] == "Chrome" and row["device"] == "desktop"
+    assert row["visitor_key"] is not None
+    assert row["user_key"] is None
+    assert row["ip_prefix"] is None
+    assert row["country"] == "GB"
+    assert row["browser"] == "Chrome"
+    assert row["device"] == "desktop"
     assert row["url"] == "https://shop.example/account/[redacted]?utm_source=news&utm_campaign=nov"
-    assert row["referrer_host"] == "www.google.com" and row["source"] == "search"
-    assert row["utm_campaign"] == "nov" and row["policy_version"] == "1"
+    assert row["referrer_host"] == "www.google.com"
+    assert row["source"] == "search"
+    assert row["utm_campaign"] == "nov"
+    assert row["policy_version"] == "1"
     assert row["props"] == '{"contact":"[redacted]","plan":"pro"}'
 
 
 def test_granted_rows_share_a_stable_key_and_keep_prefixes(loaded: Server) -> None:
-    granted = rows(loaded, "SELECT * FROM events WHERE site = 'shop' AND consent = 'granted' ORDER BY path")
+    granted = rows(
+        loaded, "SELECT * FROM events WHERE site = 'shop' AND consent = 'granted' ORDER BY path"
+    )
     assert [r["path"] for r in granted] == ["/a", "/b"]
     assert len({r["visitor_key"] for r in granted}) == 1
-    assert len({r["user_key"] for r in granted}) == 1 and granted[0]["user_key"] is not None
+    assert len({r["user_key"] for r in granted}) == 1
+    assert granted[0]["user_key"] is not None
     assert {r["ip_prefix"] for r in granted} == {"2a00:1450:4001::/48"}
     assert {r["device"] for r in granted} == {"mobile"}
     click = granted[1]
@@ -180,13 +233,17 @@ def test_bots_are_quarantined_with_reasons(loaded: Server) -> None:
 
 
 def test_pixel_open_and_redirect_click_land_as_campaign_events(loaded: Server) -> None:
-    found = rows(loaded, "SELECT type, utm_campaign, source, url FROM events WHERE utm_campaign = 'nov' "
-                         "AND type IN ('open', 'click') ORDER BY type")
+    found = rows(
+        loaded,
+        "SELECT type, utm_campaign, source, url FROM events WHERE utm_campaign = 'nov' "
+        "AND type IN ('open', 'click') ORDER BY type",
+    )
     assert [(r["type"], r["source"]) for r in found] == [("click", "email"), ("open", "email")]
     assert found[1]["url"] == "https://shop.example/p"
 
 
 # --- the invariant: nothing raw in any stored byte or log line -----------------------------
+
 
 def _ipv6_forms(ip: str) -> list[str]:
     addr = ipaddress.IPv6Address(ip)
@@ -194,8 +251,22 @@ def _ipv6_forms(ip: str) -> list[str]:
 
 
 NEEDLES = [
-    IPV4_GB, IPV4_US, *_ipv6_forms(IPV6_DE), CHROME, IPHONE, GOOGLEBOT, HEADLESS, "clearcount-e2e",
-    VISITOR, USER, EMAIL, "jane.doe%40mail.example", "jane.doe", PHONE, PHONE_DIGITS, "7946 0958",
+    IPV4_GB,
+    IPV4_US,
+    *_ipv6_forms(IPV6_DE),
+    CHROME,
+    IPHONE,
+    GOOGLEBOT,
+    HEADLESS,
+    "clearcount-e2e",
+    VISITOR,
+    USER,
+    EMAIL,
+    "jane.doe%40mail.example",
+    "jane.doe",
+    PHONE,
+    PHONE_DIGITS,
+    "7946 0958",
     TOKEN,
 ]
 

@@ -49,16 +49,27 @@ PAGE = "https://shop.example/cart?utm_source=news&session=s3cr3t&email=jo@mail.e
 )
 def test_consent_policy(make_ctx: Any, consent: str, field: str, stored: object) -> None:
     ctx = make_ctx(make_site(policy_version="7"))
-    payload = {"site": "shop", "url": PAGE, "consent": consent, "visitor_id": VISITOR, "user_id": USER}
+    payload = {
+        "site": "shop",
+        "url": PAGE,
+        "consent": consent,
+        "visitor_id": VISITOR,
+        "user_id": USER,
+    }
     outcome = run_one(ctx, payload, client(GB_IP))
     if stored is NO_ROW:
         assert isinstance(outcome, Dropped)
         assert outcome.reason is DropReason.CONSENT_DENIED
         assert outcome.count_record == {
-            "k": "d", "site": "shop", "date": "2026-11-24", "type": "pageview", "reason": "event"
+            "k": "d",
+            "site": "shop",
+            "date": "2026-11-24",
+            "type": "pageview",
+            "reason": "event",
         }
         return
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     value = outcome.row[field]
     secret = ctx.keys.site_secret("shop")
     salt = ctx.keys.daily_salt(NOW.date())
@@ -101,34 +112,49 @@ def test_consent_resolution_first_match_wins(
     state, reason = resolved
     if state == "denied":
         assert isinstance(outcome, Dropped)
-        assert outcome.count_record is not None and outcome.count_record["reason"] == reason
+        assert outcome.count_record is not None
+        assert outcome.count_record["reason"] == reason
     else:
-        assert isinstance(outcome, Event) and outcome.row is not None
+        assert isinstance(outcome, Event)
+        assert outcome.row is not None
         assert outcome.row["consent"] == state
 
 
 def test_gpc_header_overrides_granted_consent(make_ctx: Any) -> None:
     outcome = run_one(
         make_ctx(),
-        {"site": "shop", "url": "https://shop.example/", "consent": "granted", "visitor_id": VISITOR},
+        {
+            "site": "shop",
+            "url": "https://shop.example/",
+            "consent": "granted",
+            "visitor_id": VISITOR,
+        },
         client(gpc=True),
     )
-    assert isinstance(outcome, Dropped) and outcome.reason is DropReason.CONSENT_DENIED
+    assert isinstance(outcome, Dropped)
+    assert outcome.reason is DropReason.CONSENT_DENIED
 
 
 def test_granted_without_visitor_id_falls_back_to_daily_hash(make_ctx: Any) -> None:
     ctx = make_ctx()
     outcome = run_one(ctx, {"site": "shop", "url": "https://shop.example/", "consent": "granted"})
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     salt = ctx.keys.daily_salt(NOW.date())
     assert outcome.row["visitor_key"] == daily_visitor_key(salt, "shop", "198.51.100.23", CHROME_UA)
 
 
 def test_implied_ignores_client_visitor_and_user_ids(make_ctx: Any) -> None:
     ctx = make_ctx()
-    payload = {"site": "shop", "url": "https://shop.example/", "visitor_id": VISITOR, "user_id": USER}
+    payload = {
+        "site": "shop",
+        "url": "https://shop.example/",
+        "visitor_id": VISITOR,
+        "user_id": USER,
+    }
     outcome = run_one(ctx, payload)
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     assert outcome.row["visitor_key"] != hmac64(ctx.keys.site_secret("shop"), VISITOR)
     assert outcome.row["user_key"] is None
 
@@ -139,8 +165,10 @@ def test_ipv6_granted_prefix_is_48_and_daily_hash_uses_64(make_ctx: Any) -> None
     first = run_one(ctx, payload, client(IPV6))
     # Same /64, new interface identifier: a privacy address rotation.
     second = run_one(ctx, payload, client("2001:db8:85a3:8d3:aaaa:bbbb:cccc:dddd"))
-    assert isinstance(first, Event) and isinstance(second, Event)
-    assert first.row is not None and second.row is not None
+    assert isinstance(first, Event)
+    assert isinstance(second, Event)
+    assert first.row is not None
+    assert second.row is not None
     assert first.row["ip_prefix"] == "2001:db8:85a3::/48"
     assert first.row["visitor_key"] == second.row["visitor_key"]
 
@@ -152,8 +180,10 @@ def test_daily_hash_changes_with_the_day(make_ctx: Any) -> None:
     payload = {"site": "shop", "url": "https://shop.example/"}
     today = run_one(ctx, payload, client())
     tomorrow = run_one(ctx, payload, client(at=NOW + dt.timedelta(days=1)))
-    assert isinstance(today, Event) and isinstance(tomorrow, Event)
-    assert today.row is not None and tomorrow.row is not None
+    assert isinstance(today, Event)
+    assert isinstance(tomorrow, Event)
+    assert today.row is not None
+    assert tomorrow.row is not None
     assert today.row["visitor_key"] != tomorrow.row["visitor_key"]
 
 
@@ -164,7 +194,9 @@ def test_minimized_event_keeps_nothing_raw(make_ctx: Any) -> None:
         client(GB_IP),
     )
     assert isinstance(outcome, Event)
-    assert outcome.client is None and outcome.fields is None and outcome.raw is None
+    assert outcome.client is None
+    assert outcome.fields is None
+    assert outcome.raw is None
     text = repr(outcome.row)
     for raw in (GB_IP, CHROME_UA, VISITOR, USER, "jo@mail.example", "s3cr3t"):
         assert raw not in text

@@ -76,7 +76,8 @@ def test_bots_go_to_quarantine_with_their_reason(
     if referrer:
         payload["referrer"] = referrer
     outcome = run_one(ctx, payload, client(ua=ua))
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     assert outcome.table == table
     assert outcome.row.get("drop_reason") == reason
 
@@ -87,7 +88,13 @@ def test_utm_fields_and_country(make_ctx: Any) -> None:
         "url": "https://shop.example/?utm_source=nl&utm_medium=email&utm_campaign=nov",
     }
     outcome = run_one(make_ctx(), payload, client("81.2.69.142", ua=IPHONE))
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     row = outcome.row
     assert (row["utm_source"], row["utm_medium"], row["utm_campaign"]) == ("nl", "email", "nov")
-    assert (row["source"], row["country"], row["device"], row["os"]) == ("email", "GB", "mobile", "iOS")
+    assert (row["source"], row["country"], row["device"], row["os"]) == (
+        "email",
+        "GB",
+        "mobile",
+        "iOS",
+    )

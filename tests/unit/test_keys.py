@@ -17,7 +17,8 @@ def _secret(keys_dir: str) -> bytes:
 def test_every_process_gets_the_same_site_secret(tmp_path: Path) -> None:
     with ProcessPoolExecutor(4) as pool:
         secrets = set(pool.map(_secret, [str(tmp_path / "keys")] * 16))
-    assert len(secrets) == 1 and len(secrets.pop()) == 32
+    assert len(secrets) == 1
+    assert len(secrets.pop()) == 32
 
 
 def test_key_files_are_private(tmp_path: Path) -> None:

@@ -82,7 +82,13 @@ def test_validate_accepts_a_full_event() -> None:
             "visitor_id": "abc",
             "user_id": "u1",
             "props": {"plan": "pro", "n": 2, "ok": True, "none": None, "r": 0.5},
-            "target": {"tag": "a", "id": "buy", "classes": "btn", "href": "https://x.example/", "text": "Buy"},
+            "target": {
+                "tag": "a",
+                "id": "buy",
+                "classes": "btn",
+                "href": "https://x.example/",
+                "text": "Buy",
+            },
             "depth": 80,
             "engaged_ms": 1200,
             "sw": 1440,
@@ -90,4 +96,5 @@ def test_validate_accepts_a_full_event() -> None:
         }
     )
     assert isinstance(result, Fields)
-    assert result.target is not None and result.target.id == "buy"
+    assert result.target is not None
+    assert result.target.id == "buy"

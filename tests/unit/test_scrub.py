@@ -57,7 +57,7 @@ def test_redact_text(text: str, scrubbed: str) -> None:
     [
         ("https://shop.example/a?utm_source=x&token=abc", "https://shop.example/a?utm_source=x"),
         ("https://shop.example/a?email=jo@x.example", "https://shop.example/a"),
-        ("https://shop.example/a?q=jo@x.example", f"https://shop.example/a?q=%5Bredacted%5D"),
+        ("https://shop.example/a?q=jo@x.example", "https://shop.example/a?q=%5Bredacted%5D"),
         ("https://shop.example/u/jo@x.example/edit", f"https://shop.example/u/{REDACTED}/edit"),
         ("https://shop.example/u/jo%40x.example", f"https://shop.example/u/{REDACTED}"),
         ("https://user:pw@Shop.Example:8443/", "https://shop.example:8443/"),
@@ -121,7 +121,8 @@ def test_click_target_is_scrubbed_and_capped() -> None:
 
 def test_javascript_href_is_dropped_not_stored() -> None:
     clean = scrub_target(Target(tag="a", href="javascript:void(0)"), ALLOW)
-    assert clean is not None and clean["href"] is None
+    assert clean is not None
+    assert clean["href"] is None
 
 
 @pytest.mark.parametrize(
@@ -141,11 +142,17 @@ def test_ip_rules(ip: str, prefix: str, identity: str) -> None:
 
 # --- properties: nothing leaving minimize matches an IP, e-mail or phone pattern ----------
 
-emails = st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,5})?@[a-z]{2,8}\.(com|org|co\.uk|example)", fullmatch=True)
-phones = st.from_regex(r"\+?[1-9][0-9]{0,2}[ .-]?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", fullmatch=True)
+emails = st.from_regex(
+    r"[a-z]{1,8}(\.[a-z]{1,5})?@[a-z]{2,8}\.(com|org|co\.uk|example)", fullmatch=True
+)
+phones = st.from_regex(
+    r"\+?[1-9][0-9]{0,2}[ .-]?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", fullmatch=True
+)
 ipv4s = st.ip_addresses(v=4).map(str)
-ipv6s = st.ip_addresses(v=6).filter(lambda ip: ip.ipv4_mapped is None).map(
-    lambda ip: ipaddress.IPv6Address(ip).exploded
+ipv6s = (
+    st.ip_addresses(v=6)
+    .filter(lambda ip: ip.ipv4_mapped is None)
+    .map(lambda ip: ipaddress.IPv6Address(ip).exploded)
 )
 pii = st.one_of(emails, phones, ipv4s, ipv6s)
 words = st.text(st.sampled_from("abcdefghij -_/"), max_size=12)
@@ -183,7 +190,8 @@ def test_property_minimized_rows_hold_no_pii(
         "target": {"tag": "a", "text": f"mail {text_pii}", "href": f"https://x.example/{text_pii}"},
     }
     outcome = run_one(make_ctx(), payload, client("203.0.113.9"))
-    assert isinstance(outcome, Event) and outcome.row is not None
+    assert isinstance(outcome, Event)
+    assert outcome.row is not None
     for key, value in outcome.row.items():
         if isinstance(value, str) and key not in ("ip_prefix",):
             assert not contains_pii(value), (key, value)
@@ -194,7 +202,15 @@ def test_property_minimized_rows_hold_no_pii(
 @given(visitor=st.text(min_size=1, max_size=40))
 def test_property_same_input_salt_and_key_give_same_pseudonym(make_ctx: Any, visitor: str) -> None:
     ctx = make_ctx()
-    payload = {"site": "shop", "url": "https://shop.example/", "consent": "granted", "visitor_id": visitor}
+    payload = {
+        "site": "shop",
+        "url": "https://shop.example/",
+        "consent": "granted",
+        "visitor_id": visitor,
+    }
     a, b = run_one(ctx, payload), run_one(ctx, payload)
-    assert isinstance(a, Event) and isinstance(b, Event) and a.row and b.row
+    assert isinstance(a, Event)
+    assert isinstance(b, Event)
+    assert a.row
+    assert b.row
     assert a.row["visitor_key"] == b.row["visitor_key"]

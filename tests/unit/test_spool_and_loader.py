@@ -49,9 +49,7 @@ def lake_ids(data_dir: Path) -> list[str]:
 
 def test_group_commit_makes_every_thread_durable(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path / "spool", max_bytes=10_000, max_age_s=60)
-    threads = [
-        threading.Thread(target=lambda i=i: writer.append([record(i)])) for i in range(200)
-    ]
+    threads = [threading.Thread(target=lambda i=i: writer.append([record(i)])) for i in range(200)]
     for t in threads:
         t.start()
     for t in threads:
@@ -129,7 +127,8 @@ def test_crash_between_parquet_write_and_segment_delete_loads_once(tmp_path: Pat
     segment.write_bytes(copy)  # as if the process died before the unlink
     load_once(tmp_path)
     ids = lake_ids(tmp_path)
-    assert len(ids) == 50 and len(set(ids)) == 50
+    assert len(ids) == 50
+    assert len(set(ids)) == 50
 
 
 def test_write_failure_raises_spool_unavailable_and_leaves_no_torn_line(
@@ -161,7 +160,9 @@ def test_denied_records_become_aggregate_counts(tmp_path: Path) -> None:
     load_once(tmp_path)
     ensure_views(tmp_path)
     con = duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
-    rows = con.execute("SELECT site, CAST(date AS VARCHAR), type, reason, count FROM denied_counts").fetchall()
+    rows = con.execute(
+        "SELECT site, CAST(date AS VARCHAR), type, reason, count FROM denied_counts"
+    ).fetchall()
     assert rows == [("shop", "2026-11-24", "pageview", "gpc", 3)]
 
 
