@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -43,7 +44,7 @@ class Site:
     def allows_origin(self, origin: str) -> bool:
         return origin.rstrip("/").lower() in self._origin_set
 
-    @property
+    @functools.cached_property
     def _origin_set(self) -> frozenset[str]:
         return frozenset(o.rstrip("/").lower() for o in self.origins)
 
@@ -52,7 +53,7 @@ _TUPLE_FIELDS = {"origins", "redirect_hosts", "query_allowlist", "spam_referrers
 
 
 def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
-    known = {f.name: f for f in fields(Site)}.keys() - {"id"}
+    known = {f.name for f in fields(Site)} - {"id"}
     unknown = set(table) - known
     if unknown:
         raise SitesError(f"site {site_id!r}: unknown keys {sorted(unknown)}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from service import metrics
 from service.ingest.event import Context
 from service.ingest.spool import SpoolWriter, backlog_bytes
 
@@ -33,6 +34,7 @@ class AppState:
         while not self._stop.wait(interval_s):
             try:
                 self.spool.rotate_if_stale()
+                metrics.TALLY.flush()
                 self.backlogged = backlog_bytes(settings.spool_dir) > settings.spool_max_bytes
             except OSError as exc:
                 log.warning("housekeeping failed", extra={"error": type(exc).__name__})
@@ -41,6 +43,7 @@ class AppState:
         self._stop.set()
         with contextlib.suppress(OSError):
             self.spool.close()
+        metrics.TALLY.flush()
 
 
 def state() -> AppState:

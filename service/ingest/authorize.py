@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from service.ingest.event import Context, Dropped, DropReason, Event
 
 
@@ -21,4 +19,4 @@ def authorize(event: Event, ctx: Context) -> Event | Dropped:
             DropReason.ORIGIN_NOT_ALLOWED,
             {"_origin": ["this Origin may not send events for the site"]},
         )
-    return dataclasses.replace(event, site=site)
+    return event.but(site=site)

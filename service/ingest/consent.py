@@ -9,8 +9,6 @@ Denied events stop here and leave only an aggregate count record.
 
 from __future__ import annotations
 
-import dataclasses
-
 from service.ingest.event import Client, Consent, Context, Dropped, DropReason, Event, Fields
 from service.sites import Site
 
@@ -48,4 +46,4 @@ def resolve_consent(event: Event, ctx: Context) -> Event | Dropped:
                 "reason": consent.reason,
             },
         )
-    return dataclasses.replace(event, consent=consent)
+    return event.but(consent=consent)

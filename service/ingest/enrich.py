@@ -6,15 +6,12 @@ derives is coarse enough to store.
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import urlsplit
 
-import iptocc
-
+from service.ingest.client_facts import country
 from service.ingest.event import Context, Dropped, DropReason, Event, Traits
 from service.ingest.referrers import classify_source, is_spam_referrer
 from service.ingest.useragent import classify_user_agent, device_from_screen
-from service.privacy.ip import parse_ip
 from service.privacy.scrub import query_values, redact_text
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -31,14 +28,6 @@ def _host(url: str | None) -> str | None:
         return parts.hostname
     except ValueError:
         return None
-
-
-def country_of(ip_text: str) -> str | None:
-    ip = parse_ip(ip_text)
-    if ip is None or not ip.is_global:
-        return None
-    code: str | None = iptocc.country_code(str(ip))
-    return code
 
 
 def utm_fields(url: str, campaign_override: str | None) -> dict[str, str]:
@@ -66,7 +55,7 @@ def enrich(event: Event, ctx: Context) -> Event | Dropped:
     if bot_reason is None and is_spam_referrer(referrer_host, event.site.spam_referrers):
         bot_reason = DropReason.REFERRER_SPAM
     traits = Traits(
-        country=country_of(client.ip),
+        country=country(client),
         browser=ua.browser,
         browser_version=ua.browser_version,
         os=ua.os,
@@ -76,4 +65,4 @@ def enrich(event: Event, ctx: Context) -> Event | Dropped:
         referrer_host=referrer_host,
         utm=utm,
     )
-    return dataclasses.replace(event, traits=traits)
+    return event.but(traits=traits)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,12 @@ QUARANTINE_REASONS = frozenset({DropReason.BOT, DropReason.HEADLESS, DropReason.
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """What the request says about its sender. Raw: never stored, never logged."""
+    """What the request says about its sender. Raw: never stored, never logged.
+
+    ``memo`` holds values derived from the raw IP and User-Agent (country,
+    prefixes, daily keys) so a batch computes them once; it lives exactly as
+    long as the request does.
+    """
 
     ip: str
     user_agent: str
@@ -52,6 +57,7 @@ class Client:
     dnt: bool = False
     gpc: bool = False
     origin: str | None = None
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,15 @@ class Event:
     traits: Traits | None = None
     row: Mapping[str, Any] | None = None
     table: str = "events"
+
+    def but(self, **changes: Any) -> Event:
+        """A copy with some fields changed; ``dataclasses.replace`` is 5x slower here."""
+        values = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        values.update(changes)
+        return Event(**values)
+
+
+_EVENT_FIELDS = tuple(Event.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -20,9 +19,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from service.ingest.client_facts import daily_key, network_prefix
 from service.ingest.event import Context, Dropped, Event, Target
-from service.privacy.ip import hashing_identity, ip_prefix, parse_ip
-from service.privacy.pseudonym import daily_visitor_key, stable_visitor_key, user_key
+from service.privacy.pseudonym import stable_visitor_key, user_key
 from service.privacy.scrub import REDACTED, redact_text, scrub_url
 
 MAX_CLICK_TEXT = 100
@@ -80,16 +79,16 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
     assert event.site
     assert event.consent
     f, client, site = event.fields, event.client, event.site
-    ip = parse_ip(client.ip)
-    identity = hashing_identity(ip) if ip is not None else client.ip
     salt = ctx.keys.daily_salt(client.received_at.date())
-    daily = daily_visitor_key(salt, site.id, identity, client.user_agent)
     if event.consent.state != "granted":
-        return daily, None, None
+        return daily_key(client, site.id, salt), None, None
     secret = ctx.keys.site_secret(site.id)
-    visitor = stable_visitor_key(secret, f.visitor_id) if f.visitor_id else daily
+    if f.visitor_id:
+        visitor = stable_visitor_key(secret, f.visitor_id)
+    else:
+        visitor = daily_key(client, site.id, salt)
     user = user_key(secret, f.user_id) if f.user_id else None
-    return visitor, user, ip_prefix(ip) if ip is not None else None
+    return visitor, user, network_prefix(client)
 
 
 def minimize(event: Event, ctx: Context) -> Event | Dropped:
@@ -141,8 +140,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     }
     if traits.bot_reason:
         row["drop_reason"] = traits.bot_reason.value
-    return dataclasses.replace(
-        event,
+    return event.but(
         client=None,
         fields=None,
         raw=None,

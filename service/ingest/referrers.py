@@ -76,15 +76,22 @@ SOCIAL_MEDIUMS = frozenset({"social", "social-media", "social_media", "sm"})
 SEARCH_MEDIUMS = frozenset({"cpc", "ppc", "paid_search", "paidsearch", "organic", "search"})
 
 
-def _matches(host: str, patterns: tuple[str, ...]) -> bool:
-    """``example.com`` matches it and its subdomains; ``google.`` matches any TLD."""
-    for pattern in patterns:
-        if pattern.endswith("."):
-            if host.startswith(pattern) or f".{pattern}" in host:
+class _HostSet:
+    """``example.com`` matches it and its subdomains; ``google.`` matches the brand on any TLD."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.domains = frozenset(p for p in patterns if not p.endswith("."))
+        self.brands = tuple(p for p in patterns if p.endswith("."))
+
+    def __contains__(self, host: str) -> bool:
+        labels = host.split(".")
+        for i in range(len(labels) - 1):
+            if ".".join(labels[i:]) in self.domains:
                 return True
-        elif host == pattern or host.endswith("." + pattern):
-            return True
-    return False
+        return any(host.startswith(b) or f".{b}" in host for b in self.brands)
+
+
+_SEARCH, _SOCIAL, _EMAIL = _HostSet(SEARCH), _HostSet(SOCIAL), _HostSet(EMAIL)
 
 
 def _strip_www(host: str) -> str:
@@ -107,11 +114,11 @@ def classify_source(
     host = _strip_www(referrer_host)
     if page_host and host == _strip_www(page_host):
         return "direct"
-    if _matches(host, EMAIL):
+    if host in _EMAIL:
         return "email"
-    if _matches(host, SEARCH):
+    if host in _SEARCH:
         return "search"
-    if _matches(host, SOCIAL):
+    if host in _SOCIAL:
         return "social"
     return "referral"
 

@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +46,16 @@ def spool_dirs(spool_dir: Path) -> tuple[Path, Path, Path]:
     return dirs
 
 
-@dataclass
 class _Ticket:
-    data: bytes
-    done: bool = False
-    error: BaseException | None = None
+    """One append waiting for durability; its lock is released by the flusher."""
+
+    __slots__ = ("data", "done", "error")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
 
 
 @dataclass
@@ -63,21 +68,25 @@ class _Segment:
 
 @dataclass
 class SpoolWriter:
-    """One per process; threads share it. ``append`` returns once the bytes are durable."""
+    """One per process; threads share it. ``append`` returns once the bytes are durable.
+
+    Group commit: a flusher thread takes everything queued, writes it with one
+    ``write`` and one ``fdatasync``, and releases each waiting ticket. While it
+    is in the kernel (without the GIL), the next group queues up.
+    """
 
     spool_dir: Path
     max_bytes: int = 4 * 1024 * 1024
     max_age_s: float = 2.0
     fsync: bool = True
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _cond: threading.Condition = field(init=False)
+    _cond: threading.Condition = field(default_factory=threading.Condition, init=False)
     _pending: list[_Ticket] = field(default_factory=list, init=False)
-    _flushing: bool = field(default=False, init=False)
     _segment: _Segment | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
+    _rotate_requested: threading.Event | None = field(default=None, init=False)
+    _flusher: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._cond = threading.Condition(self._lock)
         self.active_dir, self.ready_dir, _ = spool_dirs(self.spool_dir)
 
     def append(self, lines: Iterable[bytes]) -> None:
@@ -88,37 +97,58 @@ class SpoolWriter:
         with self._cond:
             if self._closed:
                 raise SpoolUnavailable("spool writer is closed")
+            if self._flusher is None:
+                # Started lazily: gunicorn forks workers after the app is built.
+                self._flusher = threading.Thread(target=self._flush_loop, daemon=True)
+                self._flusher.name = "clearcount-spool-flusher"
+                self._flusher.start()
             self._pending.append(ticket)
-            while not ticket.done:
-                if self._flushing:
-                    self._cond.wait()
-                    continue
-                self._flush_pending_locked()
+            if len(self._pending) == 1:
+                self._cond.notify()
+        ticket.done.acquire()
         if ticket.error is not None:
             raise SpoolUnavailable(str(ticket.error)) from ticket.error
 
-    def _flush_pending_locked(self) -> None:
-        """Leader of a group: write and fsync all queued tickets, lock released meanwhile."""
-        group, self._pending = self._pending, []
-        self._flushing = True
-        self._lock.release()
+    def _flush_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed and self._rotate_requested is None:
+                    self._cond.wait()
+                group, self._pending = self._pending, []
+                closing, rotated = self._closed, self._rotate_requested
+                self._rotate_requested = None
+            self._flush(group)
+            if closing:
+                self._rotate_if(lambda seg: True)
+                return
+            if rotated is not None:
+                self._rotate_if(self._aged)
+                rotated.set()
+
+    def _flush(self, group: list[_Ticket]) -> None:
+        if not group:
+            return
         error: BaseException | None = None
         try:
             self._write_group(b"".join(t.data for t in group))
         except OSError as exc:
             error = exc
-        finally:
-            self._lock.acquire()
-            self._flushing = False
-            for t in group:
-                t.done, t.error = True, error
-            self._cond.notify_all()
+        for t in group:
+            t.error = error
+            t.done.release()
+
+    def _aged(self, seg: _Segment) -> bool:
+        return time.monotonic() - seg.opened_at >= self.max_age_s
+
+    def _rotate_if(self, condition: Callable[[_Segment], bool]) -> None:
+        seg = self._segment
+        if seg is not None and condition(seg):
+            with contextlib.suppress(OSError):
+                self._rotate()
 
     def _write_group(self, data: bytes) -> None:
         seg = self._segment
-        if seg is not None and (
-            seg.size >= self.max_bytes or time.monotonic() - seg.opened_at >= self.max_age_s
-        ):
+        if seg is not None and (seg.size >= self.max_bytes or self._aged(seg)):
             self._rotate()
             seg = None
         if seg is None:
@@ -164,21 +194,28 @@ class SpoolWriter:
         finally:
             os.close(seg.fd)
 
-    def rotate_if_stale(self) -> None:
-        """Close a segment that has aged out, so the loader sees quiet traffic too."""
+    def rotate_if_stale(self, timeout_s: float = 5.0) -> None:
+        """Have the flusher close a segment that has aged out, so quiet traffic loads too."""
         with self._cond:
-            while self._flushing:
-                self._cond.wait()
-            seg = self._segment
-            if seg is not None and time.monotonic() - seg.opened_at >= self.max_age_s:
-                self._rotate()
+            if self._flusher is None or self._closed:
+                return
+            if self._rotate_requested is None:
+                self._rotate_requested = threading.Event()
+                self._cond.notify()
+            done = self._rotate_requested
+        done.wait(timeout_s)
 
     def close(self) -> None:
-        """Hand the open segment to the loader; later appends fail."""
+        """Flush what is queued, hand the open segment to the loader; later appends fail."""
         with self._cond:
-            while self._flushing:
-                self._cond.wait()
+            if self._closed:
+                return
             self._closed = True
+            flusher = self._flusher
+            self._cond.notify()
+        if flusher is not None:
+            flusher.join()
+        else:
             self._rotate()
 
 

@@ -20,7 +20,7 @@ def parse_ip(text: str) -> IPAddress | None:
 
 def truncate_ipv4_to_24(ip: ipaddress.IPv4Address) -> str:
     """Remove the last octet: ``198.51.100.7`` → ``198.51.100.0/24``."""
-    return str(ipaddress.IPv4Network((ip, 24), strict=False))
+    return str(ip).rsplit(".", 1)[0] + ".0/24"
 
 
 def truncate_ipv6_to_48(ip: ipaddress.IPv6Address) -> str:

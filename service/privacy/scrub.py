@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 
@@ -25,7 +25,10 @@ IPV6 = re.compile(
 PHONE_OR_DIGITS = re.compile(r"(?<![\w+])\+?\(?\d(?:[\s().\-/]{0,2}\d){8,}\)?(?!\w)")
 
 _RULES: tuple[re.Pattern[str], ...] = (EMAIL, IPV6, IPV4, PHONE_OR_DIGITS)
-_ANY = re.compile(r"@|\d|::")
+# All rules in one pass: at each position the first rule that matches wins.
+_ANY_RULE = re.compile("|".join(f"(?:{rule.pattern})" for rule in _RULES))
+_MAY_MATCH = re.compile(r"@|\d|::")
+_PLAIN_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
 
 def redact_emails(text: str) -> str:
@@ -45,11 +48,9 @@ def redact_ip_addresses(text: str) -> str:
 
 def redact_text(text: str) -> str:
     """Apply every rule; text with no '@', digit or '::' cannot match and skips them."""
-    if not _ANY.search(text):
+    if not _MAY_MATCH.search(text):
         return text
-    for rule in _RULES:
-        text = rule.sub(REDACTED, text)
-    return text
+    return _ANY_RULE.sub(REDACTED, text)
 
 
 def contains_pii(text: str) -> bool:
@@ -80,6 +81,28 @@ def strip_unlisted_query_params(query: str, allowlist: Iterable[str]) -> list[tu
 _PATH_SAFE = "/:@!$&'()*+,;=-._~[]%"
 
 
+def _netloc(parts: SplitResult) -> str | None:
+    """Host and port only: userinfo (``user:password@``) is dropped."""
+    if _PLAIN_NETLOC.match(parts.netloc):  # the common case, without re-parsing
+        return parts.netloc.lower()
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
+
+
+def _scrub_path(path: str) -> str:
+    if "%" in path:
+        return quote(redact_text(unquote(path)), safe=_PATH_SAFE)
+    clean = redact_text(path)
+    return clean if clean is path else quote(clean, safe=_PATH_SAFE)
+
+
 def scrub_url(
     url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True
 ) -> str | None:
@@ -90,22 +113,20 @@ def scrub_url(
     """
     try:
         parts = urlsplit(url.strip())
-        host = parts.hostname
-        port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
         return None
-    netloc = host if port is None else f"{host}:{port}"
-    if ":" in host:
-        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    path = quote(redact_text(unquote(parts.path)), safe=_PATH_SAFE) or "/"
-    query = urlencode(strip_unlisted_query_params(parts.query, allowlist))
+    netloc = _netloc(parts)
+    if not netloc:
+        return None
+    path = _scrub_path(parts.path) or "/"
+    query = urlencode(strip_unlisted_query_params(parts.query, allowlist)) if parts.query else ""
     fragment = ""
     if keep_route_fragment and parts.fragment.startswith(("/", "!/")):
-        route = parts.fragment.split("?", 1)[0]
-        fragment = quote(redact_text(unquote(route)), safe=_PATH_SAFE)
-    return urlunsplit((parts.scheme.lower(), netloc.lower(), path, query, fragment))
+        fragment = _scrub_path(parts.fragment.split("?", 1)[0])
+    return urlunsplit((scheme, netloc, path, query, fragment))
 
 
 def query_values(url: str) -> dict[str, str]:
