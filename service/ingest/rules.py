@@ -1,0 +1,149 @@
+"""The event payload's rules, written once as data.
+
+Both validators are built from this table: the marshmallow schema (the
+authority, which words every error) and a cheap first pass that accepts the
+common well-formed event without marshmallow's per-field machinery. The cheap
+pass never rejects: when anything is unusual it defers to marshmallow, so the
+two cannot disagree on what is valid (a Hypothesis test holds them to it).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from service.ingest.event import EVENT_TYPES
+
+MAX_URL = 2048
+MAX_PROPS = 20
+MAX_PROP_KEY = 40
+MAX_PROP_VALUE = 500
+
+
+class RuleError(ValueError):
+    """A value breaks a field's rule; the message is shown to the client."""
+
+
+def http_url(value: str) -> None:
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuleError("must be an absolute http(s) URL")
+
+
+def referrer_url(value: str) -> None:
+    if value == "":
+        return
+    scheme = value.split(":", 1)[0].strip().lower()
+    if scheme in ("javascript", "data", "vbscript", "file"):
+        raise RuleError(f"{scheme}: URLs are not accepted")
+
+
+def flat_props(value: Mapping[str, Any]) -> None:
+    if len(value) > MAX_PROPS:
+        raise RuleError(f"at most {MAX_PROPS} keys")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_PROP_KEY:
+            raise RuleError(f"keys must be 1-{MAX_PROP_KEY} characters")
+        if isinstance(item, str):
+            if len(item) > MAX_PROP_VALUE:
+                raise RuleError(f"{key}: strings are at most {MAX_PROP_VALUE} characters")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise RuleError(f"{key}: numbers must be finite")
+        elif item is not None and not isinstance(item, (bool, int)):
+            raise RuleError(f"{key}: values must be strings, numbers, booleans or null")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One field: its JSON type and every constraint on its value."""
+
+    kind: type  # str, int, dict, or "nested" via ``nested``
+    required: bool = False
+    nullable: bool = True
+    default: Any = None
+    min_len: int | None = None
+    max_len: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+    pattern: re.Pattern[str] | None = None
+    check: Callable[[Any], None] | None = None
+    nested: Mapping[str, Rule] | None = None
+
+
+SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+TARGET_RULES: Mapping[str, Rule] = {
+    "tag": Rule(str, max_len=32),
+    "id": Rule(str, max_len=256),
+    "classes": Rule(str, max_len=512),
+    "href": Rule(str, max_len=MAX_URL),
+    "text": Rule(str, max_len=1000),
+}
+
+EVENT_RULES: Mapping[str, Rule] = {
+    "site": Rule(str, required=True, nullable=False, pattern=SITE_ID),
+    "type": Rule(str, nullable=False, default="pageview", choices=EVENT_TYPES),
+    "url": Rule(str, required=True, nullable=False, max_len=MAX_URL, check=http_url),
+    "referrer": Rule(str, max_len=MAX_URL, check=referrer_url),
+    "ts": Rule(int, nullable=False, minimum=0, maximum=2**53),
+    "consent": Rule(str, nullable=False, choices=("denied", "implied", "granted")),
+    "visitor_id": Rule(str, min_len=1, max_len=128),
+    "user_id": Rule(str, min_len=1, max_len=256),
+    "name": Rule(str, min_len=1, max_len=64),
+    "props": Rule(dict, check=flat_props),
+    "target": Rule(dict, nested=TARGET_RULES),
+    "depth": Rule(int, minimum=0, maximum=100),
+    "engaged_ms": Rule(int, minimum=0, maximum=24 * 3600 * 1000),
+    "sw": Rule(int, minimum=0, maximum=100_000),
+    "sh": Rule(int, minimum=0, maximum=100_000),
+}
+
+
+def cross_field_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Rules that span fields."""
+    if data.get("type") == "custom" and not data.get("name"):
+        return {"name": ["custom events need a name"]}
+    return {}
+
+
+def fast_check(value: Any, rule: Rule) -> bool:
+    """True only when the value certainly satisfies the rule (never raises)."""
+    if value is None:
+        return rule.nullable
+    kind = type(value)
+    if kind is not rule.kind:  # exact type: bools are not ints here
+        return False
+    if kind is str:
+        n = len(value)
+        if (rule.max_len is not None and n > rule.max_len) or (
+            rule.min_len is not None and n < rule.min_len
+        ):
+            return False
+        if rule.choices is not None and value not in rule.choices:
+            return False
+        if rule.pattern is not None and not rule.pattern.match(value):
+            return False
+    elif kind is int:
+        if (rule.minimum is not None and value < rule.minimum) or (
+            rule.maximum is not None and value > rule.maximum
+        ):
+            return False
+    elif rule.nested is not None:
+        nested = rule.nested
+        return all(k in nested and fast_check(v, nested[k]) for k, v in value.items())
+    if rule.check is not None:
+        try:
+            rule.check(value)
+        except RuleError:
+            return False
+    return True
