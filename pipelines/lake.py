@@ -77,6 +77,18 @@ SCHEMAS: dict[str, pa.Schema] = {
 # Spool record kind → lake table.
 TABLE_OF_KIND = {"e": "events", "q": "quarantine", "d": "denied_counts"}
 
+# Every field any spool record carries; times are epoch milliseconds there.
+SPOOL_SCHEMA = pa.schema(
+    [
+        ("k", pa.string()),
+        ("site", pa.string()),
+        *[(n, pa.int64() if n == "received_at" else t) for n, t in EVENT_FIELDS],
+        ("drop_reason", pa.string()),
+        ("date", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
 
 def partition_dir(lake: Path, table: str, site: str, date: str) -> Path:
     return lake / table / f"site={site}" / f"date={date}"

@@ -10,7 +10,8 @@ import iptocc
 
 from service.ingest.event import Client
 from service.privacy.ip import IPAddress, hashing_identity, ip_prefix, parse_ip
-from service.privacy.pseudonym import daily_visitor_key
+from service.privacy.pseudonym import daily_visitor_key, hmac64
+from service.privacy.scrub import scrub_url
 
 
 def client_ip(client: Client) -> IPAddress | None:
@@ -46,5 +47,25 @@ def daily_key(client: Client, site: str, salt: bytes) -> int:
         ip = client_ip(client)
         identity = hashing_identity(ip) if ip is not None else client.ip
         client.memo[memo_key] = daily_visitor_key(salt, site, identity, client.user_agent)
+    key: int = client.memo[memo_key]
+    return key
+
+
+def scrubbed_url(
+    client: Client, url: str, allowlist: tuple[str, ...], *, route: bool
+) -> str | None:
+    """``scrub_url`` once per distinct URL in a request: a batch shares its page and referrer."""
+    memo_key = ("url", url, allowlist, route)
+    if memo_key not in client.memo:
+        client.memo[memo_key] = scrub_url(url, allowlist, keep_route_fragment=route)
+    clean: str | None = client.memo[memo_key]
+    return clean
+
+
+def stable_key(client: Client, secret: bytes, identifier: str) -> int:
+    """HMAC(site secret, id) once per distinct id in a request."""
+    memo_key = ("stable", secret, identifier)
+    if memo_key not in client.memo:
+        client.memo[memo_key] = hmac64(secret, identifier)
     key: int = client.memo[memo_key]
     return key

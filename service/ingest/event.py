@@ -128,12 +128,18 @@ class Event:
 
     def but(self, **changes: Any) -> Event:
         """A copy with some fields changed; ``dataclasses.replace`` is 5x slower here."""
-        values = {name: getattr(self, name) for name in _EVENT_FIELDS}
-        values.update(changes)
-        return Event(**values)
-
-
-_EVENT_FIELDS = tuple(Event.__dataclass_fields__)
+        get = changes.get
+        return Event(
+            get("index", self.index),
+            get("client", self.client),
+            get("raw", self.raw),
+            get("fields", self.fields),
+            get("site", self.site),
+            get("consent", self.consent),
+            get("traits", self.traits),
+            get("row", self.row),
+            get("table", self.table),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,15 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from service.ingest.client_facts import daily_key, network_prefix
+from service.ingest.client_facts import daily_key, network_prefix, scrubbed_url, stable_key
 from service.ingest.event import Context, Dropped, Event, Target
-from service.privacy.pseudonym import stable_visitor_key, user_key
 from service.privacy.scrub import REDACTED, redact_text, scrub_url
 
 MAX_CLICK_TEXT = 100
@@ -83,11 +82,13 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
     if event.consent.state != "granted":
         return daily_key(client, site.id, salt), None, None
     secret = ctx.keys.site_secret(site.id)
-    if f.visitor_id:
-        visitor = stable_visitor_key(secret, f.visitor_id)
-    else:
-        visitor = daily_key(client, site.id, salt)
-    user = user_key(secret, f.user_id) if f.user_id else None
+    # HMAC(site secret, visitor_id) and HMAC(site secret, user_id), as DESIGN §4 states.
+    visitor = (
+        stable_key(client, secret, f.visitor_id)
+        if f.visitor_id
+        else daily_key(client, site.id, salt)
+    )
+    user = stable_key(client, secret, f.user_id) if f.user_id else None
     return visitor, user, network_prefix(client)
 
 
@@ -100,19 +101,20 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     assert event.traits
     f, site, traits = event.fields, event.site, event.traits
     allowlist = site.query_allowlist
-    url = scrub_url(f.url, allowlist)
+    client = event.client
+    url = scrubbed_url(client, f.url, allowlist, route=True)
     if url is None:  # validate admits only http(s) URLs; this guards the invariant anyway
         url = "about:invalid"
     visitor, user, prefix = pseudonyms(event, ctx)
     row: dict[str, Any] = {
         "k": "q" if traits.bot_reason else "e",
-        "event_id": uuid.uuid4().hex,
+        "event_id": os.urandom(16).hex(),
         "site": site.id,
         "type": f.type,
-        "received_at": int(event.client.received_at.timestamp() * 1000),
+        "received_at": int(client.received_at.timestamp() * 1000),
         "url": url,
         "path": path_of(url),
-        "referrer": scrub_url(f.referrer, allowlist, keep_route_fragment=False)
+        "referrer": scrubbed_url(client, f.referrer, allowlist, route=False)
         if f.referrer
         else None,
         "referrer_host": traits.referrer_host,

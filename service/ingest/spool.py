@@ -8,8 +8,7 @@ A segment's state is the folder it sits in, changed only by atomic renames:
 
 A writer that dies (even by SIGKILL) releases its flock, so the loader can tell
 an abandoned active segment from a live one and claim it. Appends use group
-commit: the first waiting thread writes and fsyncs everything queued so far,
-and every thread in that group is released by the one fsync.
+commit: see SpoolWriter.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,110 +45,69 @@ def spool_dirs(spool_dir: Path) -> tuple[Path, Path, Path]:
     return dirs
 
 
-class _Ticket:
-    """One append waiting for durability; its lock is released by the flusher."""
-
-    __slots__ = ("data", "done", "error")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.error: BaseException | None = None
-        self.done = threading.Lock()
-        self.done.acquire()
-
-
 @dataclass
 class _Segment:
     path: Path
     fd: int
     opened_at: float
     size: int = 0
+    syncing: int = 0  # threads inside fdatasync on this fd
+    retired: bool = False  # renamed to ready/; closed once nobody syncs on it
 
 
 @dataclass
 class SpoolWriter:
     """One per process; threads share it. ``append`` returns once the bytes are durable.
 
-    Group commit: a flusher thread takes everything queued, writes it with one
-    ``write`` and one ``fdatasync``, and releases each waiting ticket. While it
-    is in the kernel (without the GIL), the next group queues up.
+    Group commit is left to the kernel: appends are written under a short lock,
+    then each thread calls ``fdatasync`` itself with the GIL released.
+    Concurrent syncs of one file share a journal commit, so a busy worker pays
+    for few flushes, and no thread ever waits for another Python thread to be
+    scheduled (waking a flusher thread cost more than the flush itself).
     """
 
     spool_dir: Path
     max_bytes: int = 4 * 1024 * 1024
     max_age_s: float = 2.0
     fsync: bool = True
-    _cond: threading.Condition = field(default_factory=threading.Condition, init=False)
-    _pending: list[_Ticket] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _segment: _Segment | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
-    _rotate_requested: threading.Event | None = field(default=None, init=False)
-    _flusher: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.active_dir, self.ready_dir, _ = spool_dirs(self.spool_dir)
 
     def append(self, lines: Iterable[bytes]) -> None:
         """Write newline-terminated records; raise SpoolUnavailable if they are not durable."""
-        ticket = _Ticket(b"".join(lines))
-        if not ticket.data:
+        data = b"".join(lines)
+        if not data:
             return
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise SpoolUnavailable("spool writer is closed")
-            if self._flusher is None:
-                # Started lazily: gunicorn forks workers after the app is built.
-                self._flusher = threading.Thread(target=self._flush_loop, daemon=True)
-                self._flusher.name = "clearcount-spool-flusher"
-                self._flusher.start()
-            self._pending.append(ticket)
-            if len(self._pending) == 1:
-                self._cond.notify()
-        ticket.done.acquire()
-        if ticket.error is not None:
-            raise SpoolUnavailable(str(ticket.error)) from ticket.error
-
-    def _flush_loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed and self._rotate_requested is None:
-                    self._cond.wait()
-                group, self._pending = self._pending, []
-                closing, rotated = self._closed, self._rotate_requested
-                self._rotate_requested = None
-            self._flush(group)
-            if closing:
-                self._rotate_if(lambda seg: True)
-                return
-            if rotated is not None:
-                self._rotate_if(self._aged)
-                rotated.set()
-
-    def _flush(self, group: list[_Ticket]) -> None:
-        if not group:
-            return
-        error: BaseException | None = None
+            try:
+                seg = self._write_locked(data)
+            except OSError as exc:
+                raise SpoolUnavailable(str(exc)) from exc
+            seg.syncing += 1
         try:
-            self._write_group(b"".join(t.data for t in group))
+            if self.fsync:
+                os.fdatasync(seg.fd)
         except OSError as exc:
-            error = exc
-        for t in group:
-            t.error = error
-            t.done.release()
+            raise SpoolUnavailable(str(exc)) from exc
+        finally:
+            with self._lock:
+                seg.syncing -= 1
+                if seg.retired and not seg.syncing:
+                    os.close(seg.fd)
 
     def _aged(self, seg: _Segment) -> bool:
         return time.monotonic() - seg.opened_at >= self.max_age_s
 
-    def _rotate_if(self, condition: Callable[[_Segment], bool]) -> None:
-        seg = self._segment
-        if seg is not None and condition(seg):
-            with contextlib.suppress(OSError):
-                self._rotate()
-
-    def _write_group(self, data: bytes) -> None:
+    def _write_locked(self, data: bytes) -> _Segment:
         seg = self._segment
         if seg is not None and (seg.size >= self.max_bytes or self._aged(seg)):
-            self._rotate()
+            self._rotate_locked()
             seg = None
         if seg is None:
             seg = self._segment = self._open_segment()
@@ -158,17 +116,16 @@ class SpoolWriter:
             while view:
                 written = os.write(seg.fd, view)
                 view = view[written:]
-            if self.fsync:
-                os.fdatasync(seg.fd)
         except OSError:
-            # Cut back to the last durable record so no torn line sits mid-segment,
-            # then close the segment; the next append starts a fresh one.
+            # Cut back to the last complete record so no torn line sits mid-segment,
+            # then retire the segment; the next append starts a fresh one.
             with contextlib.suppress(OSError):
                 os.ftruncate(seg.fd, seg.size)
             with contextlib.suppress(OSError):
-                self._rotate()
+                self._rotate_locked()
             raise
         seg.size += len(data)
+        return seg
 
     def _open_segment(self) -> _Segment:
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}{SEGMENT_SUFFIX}"
@@ -180,43 +137,36 @@ class SpoolWriter:
         fsync_dir(self.active_dir)
         return _Segment(self.active_dir / name, fd, time.monotonic())
 
-    def _rotate(self) -> None:
+    def _rotate_locked(self) -> None:
+        """Hand the open segment to the loader: fsync, rename into ready/, close when idle."""
         seg, self._segment = self._segment, None
         if seg is None:
             return
         try:
             if seg.size:
+                os.fdatasync(seg.fd)  # every line in ready/ is durable, acknowledged or not
                 os.rename(seg.path, self.ready_dir / seg.path.name)
                 fsync_dir(self.ready_dir)
             else:
                 seg.path.unlink()
             fsync_dir(self.active_dir)
         finally:
-            os.close(seg.fd)
+            seg.retired = True
+            if not seg.syncing:
+                os.close(seg.fd)
 
-    def rotate_if_stale(self, timeout_s: float = 5.0) -> None:
-        """Have the flusher close a segment that has aged out, so quiet traffic loads too."""
-        with self._cond:
-            if self._flusher is None or self._closed:
-                return
-            if self._rotate_requested is None:
-                self._rotate_requested = threading.Event()
-                self._cond.notify()
-            done = self._rotate_requested
-        done.wait(timeout_s)
+    def rotate_if_stale(self) -> None:
+        """Close a segment that has aged out, so the loader sees quiet traffic too."""
+        with self._lock:
+            seg = self._segment
+            if seg is not None and self._aged(seg):
+                self._rotate_locked()
 
     def close(self) -> None:
-        """Flush what is queued, hand the open segment to the loader; later appends fail."""
-        with self._cond:
-            if self._closed:
-                return
+        """Hand the open segment to the loader; later appends fail."""
+        with self._lock:
             self._closed = True
-            flusher = self._flusher
-            self._cond.notify()
-        if flusher is not None:
-            flusher.join()
-        else:
-            self._rotate()
+            self._rotate_locked()
 
 
 def claim_abandoned(spool_dir: Path) -> list[Path]:

@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from service.ingest.event import Context, Dropped, DropReason, Event, Fields, Target
 from service.ingest.rules import (
     EVENT_RULES,
-    TARGET_RULES,
     Rule,
     RuleError,
     cross_field_errors,
@@ -49,7 +56,7 @@ def _as_marshmallow(check: Any) -> Any:
     return run
 
 
-def _field(rule: Rule) -> fields.Field:
+def _field(rule: Rule) -> fields.Field[Any]:
     kw: dict[str, Any] = {
         "required": rule.required,
         "allow_none": rule.nullable,

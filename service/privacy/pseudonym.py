@@ -1,5 +1,9 @@
 """Pseudonyms: keyed hashes stored as signed 64-bit integers.
 
+Granted consent: ``hmac64(site secret, visitor_id)`` and ``hmac64(site secret,
+user_id)``, stable for as long as the site secret lives. Implied consent:
+``daily_visitor_key``, which cannot outlive its salt.
+
 The first 8 bytes of an HMAC-SHA256 are kept (big-endian, signed) because
 DuckDB counts distinct BIGINTs far faster than 64-character strings, and
 collisions stay negligible below billions of visitors.
@@ -7,24 +11,13 @@ collisions stay negligible below billions of visitors.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
 def hmac64(key: bytes, message: str) -> int:
     """HMAC-SHA256(key, message) truncated to a signed 64-bit integer."""
-    digest = hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.digest(key, message.encode("utf-8"), "sha256")
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def stable_visitor_key(site_secret: bytes, visitor_id: str) -> int:
-    """Granted consent: the same visitor_id always maps to the same key for a site."""
-    return hmac64(site_secret, visitor_id)
-
-
-def user_key(site_secret: bytes, user_id: str) -> int:
-    """Granted consent: the site's own signed-in user id, pseudonymized."""
-    return hmac64(site_secret, user_id)
 
 
 def daily_visitor_key(daily_salt: bytes, site: str, ip_identity: str, user_agent: str) -> int:
