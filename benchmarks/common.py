@@ -31,9 +31,8 @@ def free_port() -> int:
 def wait_http(url: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback URL we built)
-                return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):  # noqa: S310
+            return  # (a loopback URL we built)
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
 
