@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.http import collect, errors, health, tracking
+from service.http import beacon, collect, errors, health, tracking
+from service.http.cors import install_cors
 from service.http.ratelimit import install_rate_limit
 from service.http.state import AppState
 from service.ingest.event import Context
@@ -51,8 +52,9 @@ def create_app(
     app.extensions["clearcount"] = app_state
     if settings.trusted_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
-    for blueprint in (collect.bp, tracking.bp, health.bp):
+    for blueprint in (collect.bp, tracking.bp, health.bp, beacon.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
+    install_cors(app)
     install_rate_limit(app, settings, keys)
     return app

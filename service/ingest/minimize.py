@@ -58,7 +58,7 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
     if target is None:
         return None
     return {
-        "tag": _clip(target.tag, 32),
+        "tag": _clip(target.tag.lower() if target.tag else None, 32),
         "id": _clip(target.id, 128),
         "classes": _clip(target.classes, 256),
         "href": scrub_url(target.href, allowlist) if target.href else None,
