@@ -36,7 +36,7 @@ bench: $(STAMP) system-bench-deps
 
 # Debian packages the tests drive; installed only when missing.
 system-test-deps:
-	@true
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
 system-bench-deps:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }

@@ -72,10 +72,20 @@ SCHEMAS: dict[str, pa.Schema] = {
     "denied_counts": pa.schema(
         [("type", pa.string()), ("reason", pa.string()), ("count", pa.int64())]
     ),
+    "consent_log": pa.schema(
+        [
+            ("received_at", pa.timestamp("ms", tz="UTC")),
+            ("visitor_key", pa.int64()),
+            ("previous", pa.string()),
+            ("consent", pa.string()),
+            ("policy_version", pa.string()),
+            ("source", pa.string()),
+        ]
+    ),
 }
 
 # Spool record kind → lake table.
-TABLE_OF_KIND = {"e": "events", "q": "quarantine", "d": "denied_counts"}
+TABLE_OF_KIND = {"e": "events", "q": "quarantine", "d": "denied_counts", "c": "consent_log"}
 
 # Every field any spool record carries; times are epoch milliseconds there.
 SPOOL_SCHEMA = pa.schema(
@@ -86,6 +96,7 @@ SPOOL_SCHEMA = pa.schema(
         ("drop_reason", pa.string()),
         ("date", pa.string()),
         ("reason", pa.string()),
+        ("previous", pa.string()),  # consent records; "source" is shared with events
     ]
 )
 

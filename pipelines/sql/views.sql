@@ -19,3 +19,9 @@ FROM read_parquet({denied_counts_glob}, hive_partitioning = true,
                   hive_types = {'site': VARCHAR, 'date': DATE}, union_by_name = true)
 WHERE site <> '_schema'
 GROUP BY ALL;
+
+CREATE OR REPLACE VIEW consent_log AS
+SELECT * EXCLUDE (date), date
+FROM read_parquet({consent_log_glob}, hive_partitioning = true,
+                  hive_types = {'site': VARCHAR, 'date': DATE}, union_by_name = true)
+WHERE site <> '_schema';

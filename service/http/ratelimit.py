@@ -15,7 +15,7 @@ from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from service.settings import Settings
 
-LIMITED_ENDPOINTS = ("collect.post_event", "tracking.pixel", "tracking.follow")
+LIMITED_ENDPOINTS = ("collect.post_event", "tracking.pixel", "tracking.follow", "rights.consent")
 
 
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:

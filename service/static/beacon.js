@@ -39,9 +39,9 @@
   try {
     store = localStorage;
   } catch (e) {}
-  var vid = !optOut && store && store.getItem(KEY),
+  var vid = !optOut && store ? store.getItem(KEY) : null,
     // A stored id means consent was granted on an earlier page; otherwise the site decides.
-    consent = optOut ? "denied" : vid ? "granted" : data.consent;
+    consent = optOut ? "denied" : vid ? "granted" : void 0;
 
   function href() {
     return data.hash != null ? loc.href : loc.href.split("#")[0];
@@ -83,7 +83,7 @@
     engage();
     if (depth + "," + engaged != sent) {
       sent = depth + "," + engaged;
-      track("engagement", { depth: depth, engaged_ms: engaged });
+      track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
     }
     flush(1);
   }
@@ -100,7 +100,7 @@
   }
 
   function clicked(e) {
-    var el = e.target.closest("a[href],[data-cc-event]"),
+    var el = e.target.closest("a,[data-cc-event]"), // a link without href fails below, quietly
       props = {},
       name,
       link,

@@ -85,7 +85,7 @@ class Server:
         sites = self.root / "sites.toml"
         if not sites.exists():
             sites.write_text(SITES_TOML)
-        self.port = free_port()
+        self.port = self.port or free_port()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "service.cli", "serve"],
