@@ -9,6 +9,7 @@ the same file names with the same rows: nothing lost, nothing twice.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -17,12 +18,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import json as pa_json
 
+from pipelines.erasure import drop_tombstoned, process_pending, tombstones_of
 from pipelines.lake import (
     SCHEMAS,
     SPOOL_SCHEMA,
@@ -33,6 +36,8 @@ from pipelines.lake import (
 )
 from service import metrics
 from service.ingest.spool import claim_abandoned, fsync_dir, ready_segments, spool_dirs
+from service.privacy.keys import KeyStore
+from service.privacy.tombstones import Tombstones
 
 log = logging.getLogger("clearcount.loader")
 
@@ -54,11 +59,14 @@ class LoadStats:
     segments: int = 0
     rows: Counter[str] = field(default_factory=Counter)
     bad_lines: int = 0
+    erased: int = 0  # spooled rows of erased pseudonyms, dropped before the lake
+    erasures: list[dict[str, Any]] = field(default_factory=list)  # receipts
 
     def add(self, other: LoadStats) -> None:
         self.segments += other.segments
         self.rows.update(other.rows)
         self.bad_lines += other.bad_lines
+        self.erased += other.erased
 
 
 def parse_segment(data: bytes) -> tuple[pa.Table, list[bytes]]:
@@ -149,9 +157,13 @@ def _quarantine_segment(segment: Path, failed_dir: Path, bad: list[bytes]) -> No
     )
 
 
-def load_segment(segment: Path, lake: Path, failed_dir: Path) -> LoadStats:
+def load_segment(
+    segment: Path, lake: Path, failed_dir: Path, erased: tuple[KeyStore, Tombstones] | None = None
+) -> LoadStats:
     stats = LoadStats(segments=1)
     records, bad = parse_segment(segment.read_bytes())
+    if erased is not None:
+        records, stats.erased = drop_tombstoned(records, *erased)
     for table, site, date, rows in partitions(records):
         path = partition_dir(lake, table, site, date) / f"part-{segment.stem}.parquet"
         write_parquet_atomic(rows, path)
@@ -171,15 +183,20 @@ def load_once(data_dir: Path) -> LoadStats:
     """Drain every closed (or abandoned) segment into the lake."""
     spool_dir, lake = data_dir / "spool", data_dir / "lake"
     total = LoadStats()
+    keys, tombstones = KeyStore(data_dir / "keys"), tombstones_of(data_dir)
     with lake_lock(data_dir):
         ensure_schema_files(lake)
+        tombstones.purge_expired(dt.datetime.now(dt.UTC).date())
+        tombstones.refresh()
         claim_abandoned(spool_dir)
         _, _, failed_dir = spool_dirs(spool_dir)
         for segment in ready_segments(spool_dir):
-            stats = load_segment(segment, lake, failed_dir)
+            stats = load_segment(segment, lake, failed_dir, (keys, tombstones))
             total.add(stats)
             for table, n in stats.rows.items():
                 metrics.ROWS_LOADED.labels(table).inc(n)
+        # Erasures last: everything spooled before the request is in the lake by now.
+        total.erasures = process_pending(data_dir)
     if total.segments:
         log.info(
             "loaded",

@@ -15,6 +15,7 @@ from service.http.state import AppState
 from service.ingest.event import Context
 from service.ingest.spool import SpoolWriter
 from service.privacy.keys import KeyStore
+from service.privacy.tombstones import Tombstones
 from service.settings import Settings
 from service.sites import Site, load_sites
 
@@ -36,7 +37,9 @@ def create_app(
     settings = settings or Settings.from_env()
     sites = sites if sites is not None else load_sites(settings.sites)
     keys = KeyStore(settings.keys_dir)
-    ctx = Context(settings=settings, sites=sites, keys=keys, clock=clock)
+    tombstones = Tombstones(settings.data_dir / "erasure" / "tombstones")
+    tombstones.refresh()
+    ctx = Context(settings=settings, sites=sites, keys=keys, clock=clock, tombstones=tombstones)
     spool = SpoolWriter(
         settings.spool_dir,
         max_bytes=settings.segment_max_bytes,

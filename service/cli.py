@@ -46,6 +46,46 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
+    """Accept an erasure like /api/forget does, then complete it at once."""
+    import datetime as dt
+
+    from pipelines import audit
+    from pipelines.erasure import request_erasure
+    from pipelines.load import load_once
+    from service.privacy.keys import KeyStore
+    from service.privacy.pseudonym import hmac64
+    from service.sites import load_sites
+
+    site = load_sites(settings.sites).get(args.site)
+    if site is None:
+        print(f"no site {args.site!r} in {settings.sites}", file=sys.stderr)
+        return 2
+    keys = KeyStore(settings.keys_dir)
+    column, identifier = (
+        ("user_key", args.user_id) if args.user_id else ("visitor_key", args.visitor_id)
+    )
+    key = hmac64(keys.site_secret(site.id), identifier)
+    request_erasure(
+        settings.data_dir,
+        keys,
+        site.id,
+        column,
+        key,
+        block_days=site.erasure_block_days,
+        now=dt.datetime.now(dt.UTC),
+    )
+    audit.record(settings.data_dir, "erasure_requested", actor="cli", site=site.id, column=column)
+    stats = load_once(settings.data_dir)
+    for receipt in stats.erasures:
+        removed = sum(receipt["rows_removed"].values())
+        print(
+            f"erasure {receipt['request_id']}: {removed} row(s) removed "
+            f"from {receipt['files_rewritten']} of {receipt['files_searched']} file(s)"
+        )
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -80,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(load, (*COMMON, "load_interval_s"))
     load.add_argument("--follow", action="store_true", help="keep loading until stopped")
     load.set_defaults(func=cmd_load)
+
+    erase = sub.add_parser("erase", help="erase one visitor's or user's rows everywhere")
+    add_arguments(erase, COMMON)
+    erase.add_argument("--site", required=True, help="the site id")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--visitor-id", help="the beacon's visitor_id (granted consent)")
+    who.add_argument("--user-id", help="the site's own signed-in user id")
+    erase.set_defaults(func=cmd_erase)
     return parser
 
 

@@ -40,6 +40,8 @@ class Site:
     k: int = 5
     policy_version: str = "1"
     spam_referrers: tuple[str, ...] = ()
+    erase_on_withdrawal: bool = False
+    erasure_block_days: int = 30
 
     def allows_origin(self, origin: str) -> bool:
         return origin.rstrip("/").lower() in self._origin_set
@@ -67,7 +69,7 @@ def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
     site = Site(id=site_id, **values)
     if site.default_consent not in ("implied", "denied"):
         raise SitesError(f"site {site_id!r}: default_consent must be 'implied' or 'denied'")
-    for key in ("retention_days", "pseudonym_days", "k"):
+    for key in ("retention_days", "pseudonym_days", "k", "erasure_block_days"):
         if not isinstance(getattr(site, key), int) or getattr(site, key) < 1:
             raise SitesError(f"site {site_id!r}: {key} must be a positive integer")
     return site

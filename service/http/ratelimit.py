@@ -15,7 +15,14 @@ from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from service.settings import Settings
 
-LIMITED_ENDPOINTS = ("collect.post_event", "tracking.pixel", "tracking.follow", "rights.consent")
+LIMITED_ENDPOINTS = (
+    "collect.post_event",
+    "tracking.pixel",
+    "tracking.follow",
+    "rights.consent",
+    "rights.forget",
+    "rights.export",
+)
 
 
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:

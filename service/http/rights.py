@@ -1,8 +1,14 @@
-"""POST /api/consent: a visitor's consent change, appended to the consent log.
+"""Visitor rights: consent changes, erasure and access.
 
-The record holds the site, the pseudonymous visitor key (the same
-HMAC(site secret, visitor_id) that events carry), the previous and new state,
-the policy version and where the change came from; never the raw id.
+* POST /api/consent appends to the consent log: site, the pseudonymous
+  visitor key (the HMAC(site secret, visitor_id) that events carry), previous
+  and new state, policy version and source; never the raw id.
+* POST /api/forget accepts an erasure durably (202) for the loader to complete.
+* POST /api/export returns the visitor's stored events.
+
+Abuse resistance: all three are rate-limited; a browser (one that sends
+Sec-Fetch-* headers) must send one of the site's Origins; and an unknown
+visitor gets the same work and the same answer shape as a known one.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ import orjson
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from pipelines import audit
+from pipelines.erasure import request_erasure
+from pipelines.export import export_visitor
 from service.http.client import client_from_request
 from service.http.state import state
 from service.ingest.client_facts import stable_key
-from service.ingest.parse import ParseError
 from service.ingest.rules import SITE_ID
-from service.sites import CONSENT_STATES
+from service.privacy.pseudonym import hmac64
+from service.sites import CONSENT_STATES, Site
 
 bp = Blueprint("rights", __name__)
 
@@ -37,37 +46,73 @@ class ConsentSchema(Schema):
     source = fields.String(load_default="banner", validate=validate.OneOf(CONSENT_SOURCES))
 
 
-_CONSENT = ConsentSchema()
+class VisitorSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    site = fields.String(required=True, validate=validate.Regexp(SITE_ID))
+    visitor_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_data(cache=False)
+_CONSENT, _VISITOR = ConsentSchema(), VisitorSchema()
+
+
+class Refused(Exception):
+    """A rights request that is answered with a 4xx and a JSON reason."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+@bp.errorhandler(Refused)
+def _refused(exc: Refused) -> tuple[Response, int]:
+    return jsonify(error=exc.error, message=exc.message), exc.status
+
+
+def _load(schema: Schema) -> tuple[dict[str, Any], Site]:
+    """The validated body and its site, after the Origin rules."""
     try:
-        doc = orjson.loads(body)
+        doc = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError:
-        raise ParseError(400, "invalid_json", "the body is not a JSON object") from None
+        raise Refused(400, "invalid_json", "the body is not a JSON object") from None
     if not isinstance(doc, dict):
-        raise ParseError(400, "invalid_json", "the body is not a JSON object")
-    return doc
+        raise Refused(400, "invalid_json", "the body is not a JSON object")
+    try:
+        data: dict[str, Any] = schema.load(doc)
+    except ValidationError as exc:
+        fields_in_error = sorted(exc.messages) if isinstance(exc.messages, dict) else []
+        raise Refused(400, "invalid", f"invalid fields: {fields_in_error}") from None
+    site = state().ctx.sites.get(data["site"])
+    if site is None:
+        raise Refused(403, "unknown_site", "no such site")
+    origin = request.headers.get("Origin")
+    # Headers iterates (name, value) pairs; .keys() gives the names.
+    from_browser = any(h.lower().startswith("sec-fetch-") for h in request.headers.keys())  # noqa: SIM118
+    if (origin is None and from_browser) or (origin is not None and not site.allows_origin(origin)):
+        raise Refused(403, "origin_not_allowed", "this Origin may not act for the site")
+    return data, site
+
+
+def _erase(site: Site, column: str, key: int) -> None:
+    ctx = state().ctx
+    request_erasure(
+        ctx.settings.data_dir,
+        ctx.keys,
+        site.id,
+        column,
+        key,
+        block_days=site.erasure_block_days,
+        now=ctx.clock(),
+    )
+    if ctx.tombstones is not None:
+        ctx.tombstones.refresh()
 
 
 @bp.post("/api/consent")
-def consent() -> Response | tuple[Response, int]:
+def consent() -> Response:
     app_state = state()
-    try:
-        data = _CONSENT.load(_json_body())
-    except ValidationError as exc:
-        return jsonify(
-            error="invalid", message="the consent change is not valid", errors=exc.messages
-        ), 400
-    site = app_state.ctx.sites.get(data["site"])
-    if site is None:
-        return jsonify(error="unknown_site", message="no such site"), 403
-    origin = request.headers.get("Origin")
-    if origin is not None and not site.allows_origin(origin):
-        return jsonify(
-            error="origin_not_allowed", message="this Origin may not act for the site"
-        ), 403
+    data, site = _load(_CONSENT)
     client = client_from_request(request, app_state.ctx.clock())
     new_state, source = data["consent"], data["source"]
     if site.honor_dnt and (client.gpc or client.dnt):
@@ -88,4 +133,25 @@ def consent() -> Response | tuple[Response, int]:
         "source": source,
     }
     app_state.spool.append([orjson.dumps(record) + b"\n"])
+    # Withdrawal: only a stable (granted) pseudonym can be denied afterwards.
+    if site.erase_on_withdrawal and new_state == "denied" and visitor_key is not None:
+        _erase(site, "visitor_key", visitor_key)
     return Response(status=204)
+
+
+@bp.post("/api/forget")
+def forget() -> tuple[Response, int]:
+    """Durable before the 202; the loader removes the rows, including any still spooled."""
+    data, site = _load(_VISITOR)
+    _erase(site, "visitor_key", hmac64(state().ctx.keys.site_secret(site.id), data["visitor_id"]))
+    return jsonify(status="accepted"), 202
+
+
+@bp.post("/api/export")
+def export() -> Response:
+    data, site = _load(_VISITOR)
+    ctx = state().ctx
+    key = hmac64(ctx.keys.site_secret(site.id), data["visitor_id"])
+    rows = export_visitor(ctx.settings.data_dir, site.id, key)
+    audit.record(ctx.settings.data_dir, "export", actor="visitor", site=site.id, rows=len(rows))
+    return Response(orjson.dumps(rows, default=str), mimetype="application/json")

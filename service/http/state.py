@@ -35,6 +35,8 @@ class AppState:
             try:
                 self.spool.rotate_if_stale()
                 metrics.TALLY.flush()
+                if self.ctx.tombstones is not None:
+                    self.ctx.tombstones.refresh()  # erasures requested through other workers
                 self.backlogged = backlog_bytes(settings.spool_dir) > settings.spool_max_bytes
             except OSError as exc:
                 log.warning("housekeeping failed", extra={"error": type(exc).__name__})

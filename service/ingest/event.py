@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from service.privacy.keys import KeyStore
+    from service.privacy.tombstones import Tombstones
     from service.settings import Settings
     from service.sites import Site
 
@@ -37,6 +38,7 @@ class DropReason(StrEnum):
     RATE_LIMITED = "rate_limited"
     OVERSIZE = "oversize"
     SPOOL_UNAVAILABLE = "spool_unavailable"
+    ERASED = "erased"
 
 
 QUARANTINE_REASONS = frozenset({DropReason.BOT, DropReason.HEADLESS, DropReason.REFERRER_SPAM})
@@ -161,3 +163,4 @@ class Context:
     sites: Mapping[str, Site]
     keys: KeyStore
     clock: Callable[[], dt.datetime]
+    tombstones: Tombstones | None = None  # erased pseudonyms whose late events are dropped

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from service.ingest.client_facts import daily_key, network_prefix, scrubbed_url, stable_key
-from service.ingest.event import Context, Dropped, Event, Target
+from service.ingest.event import Context, Dropped, DropReason, Event, Target
 from service.privacy.scrub import REDACTED, redact_text, scrub_url
+from service.privacy.tombstones import tombstone_name
 
 MAX_CLICK_TEXT = 100
 # Integers this large are phone, card or account numbers far more often than counts.
@@ -92,6 +93,16 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
     return visitor, user, network_prefix(client)
 
 
+def erased(ctx: Context, site: str, visitor: int | None, user: int | None) -> bool:
+    """True when the visitor or user asked to be forgotten and the block still runs."""
+    assert ctx.tombstones is not None
+    secret = ctx.keys.site_secret(site)
+    return any(
+        key is not None and tombstone_name(secret, column, key) in ctx.tombstones
+        for column, key in (("visitor_key", visitor), ("user_key", user))
+    )
+
+
 def minimize(event: Event, ctx: Context) -> Event | Dropped:
     """Stage: build the stored row; the raw client and payload are left behind."""
     assert event.fields
@@ -106,6 +117,8 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     if url is None:  # validate admits only http(s) URLs; this guards the invariant anyway
         url = "about:invalid"
     visitor, user, prefix = pseudonyms(event, ctx)
+    if ctx.tombstones and event.consent.state == "granted" and erased(ctx, site.id, visitor, user):
+        return Dropped(event.index, DropReason.ERASED)
     row: dict[str, Any] = {
         "k": "q" if traits.bot_reason else "e",
         "event_id": os.urandom(16).hex(),

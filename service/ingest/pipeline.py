@@ -84,11 +84,13 @@ def process(raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWrite
         if outcome.reason in REJECTIONS:
             rejected_reasons.add(outcome.reason)
             result.rejected.append({"index": index, "errors": outcome.errors or {}})
-        elif outcome.count_record is not None:
-            lines.append(orjson.dumps(outcome.count_record) + b"\n")
+        else:
+            # Denied and erased events are accepted: the answer reveals nothing about them.
             result.accepted += 1
-            result.stored["denied_counts"] += 1
-            result.sites[outcome.count_record["site"]] += 1
+            if outcome.count_record is not None:
+                lines.append(orjson.dumps(outcome.count_record) + b"\n")
+                result.stored["denied_counts"] += 1
+                result.sites[outcome.count_record["site"]] += 1
     result.forbidden_only = bool(rejected_reasons) and rejected_reasons <= FORBIDDEN
     if lines:
         spool.append(lines)

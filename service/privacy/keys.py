@@ -71,7 +71,12 @@ class KeyStore:
 
     def site_secret(self, site: str) -> bytes:
         """The site's HMAC key for stable pseudonyms (granted consent)."""
-        return self.site_secret_at(self.dir / f"site-{site}.secret", site)
+        secret = self._secrets.get(site)  # the hot path: no Path built per event
+        return (
+            secret
+            if secret is not None
+            else self.site_secret_at(self.dir / f"site-{site}.secret", site)
+        )
 
     def rate_limit_key(self) -> bytes:
         """Keys the rate limiter's buckets, so not even memory holds a plain IP hash."""

@@ -144,8 +144,9 @@ def test_granted_consent_gives_one_stable_key_and_withdrawal_forgets_it(
     tab.page.evaluate("() => clearcount('event', 'after-grant', {n: 1})")
     tab.page.goto(url + "/two")  # a new page load: the id comes back from localStorage
     tab.page.evaluate("() => history.pushState({}, '', '/consent/three')")
-    # Wait for the last of them: the pageview of /consent/three, and the custom event on one.
-    rows(stack, "SELECT 1 FROM events WHERE path = '/consent/three' AND type = 'pageview'", [], 1)
+    # They travel in separate requests, so separate segments: wait for each.
+    for path in ("/consent/one", "/consent/two", "/consent/three"):
+        rows(stack, "SELECT 1 FROM events WHERE path = ? AND consent = 'granted'", [path], 1)
     rows(stack, "SELECT 1 FROM events WHERE name = 'after-grant'", [], 1)
     granted = stack.collector.query(
         "SELECT path, consent, visitor_key FROM events WHERE path LIKE '/consent/%' AND consent = 'granted'"

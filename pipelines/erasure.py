@@ -1,0 +1,195 @@
+"""Erasure: remove every row of one pseudonym from the lake and from what is still spooled.
+
+A request is made durable first (``pending/``), together with a tombstone
+that makes the collector and the loader drop the pseudonym's later events.
+Processing then rewrites each affected Parquet file under its own name (a
+reader sees the old file or the new one, never a missing or half-written
+one), writes a receipt that holds no identifier, and deletes the request:
+from then on no byte under the data directory holds the pseudonym.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines import audit
+from pipelines.lake import write_parquet_atomic
+from service.ingest.spool import fsync_dir
+from service.privacy.keys import KeyStore
+from service.privacy.tombstones import Tombstones, tombstone_name
+
+ERASABLE = {  # table → pseudonym columns it holds
+    "events": ("visitor_key", "user_key"),
+    "quarantine": ("visitor_key", "user_key"),
+    "consent_log": ("visitor_key",),
+}
+COLUMNS = ("visitor_key", "user_key")
+
+
+def erasure_dir(data_dir: Path) -> Path:
+    return data_dir / "erasure"
+
+
+def tombstones_of(data_dir: Path) -> Tombstones:
+    return Tombstones(erasure_dir(data_dir) / "tombstones")
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    id: str
+    site: str
+    column: str  # visitor_key or user_key
+    key: int
+    requested_at: str
+
+
+def request_erasure(
+    data_dir: Path,
+    keys: KeyStore,
+    site: str,
+    column: str,
+    key: int,
+    *,
+    block_days: int,
+    now: dt.datetime,
+) -> ErasureRequest:
+    """Durable before it returns: the request file is fsynced, and so is its tombstone."""
+    if column not in COLUMNS:
+        raise ValueError(f"cannot erase by {column}")
+    request = ErasureRequest(
+        id=f"{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(6)}",
+        site=site,
+        column=column,
+        key=key,
+        requested_at=now.isoformat(timespec="seconds"),
+    )
+    tombstones_of(data_dir).add(
+        tombstone_name(keys.site_secret(site), column, key),
+        now.date() + dt.timedelta(days=block_days),
+    )
+    pending = erasure_dir(data_dir) / "pending"
+    pending.mkdir(parents=True, exist_ok=True)
+    tmp = pending / f".{request.id}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, orjson.dumps(request.__dict__))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, pending / f"{request.id}.json")
+    fsync_dir(pending)
+    fsync_dir(tombstones_of(data_dir).dir)
+    return request
+
+
+def pending_requests(data_dir: Path) -> list[tuple[Path, ErasureRequest]]:
+    pending = erasure_dir(data_dir) / "pending"
+    out = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in sorted(pending.glob("*.json")):
+            out.append((path, ErasureRequest(**orjson.loads(path.read_bytes()))))
+    return out
+
+
+def erase_from_file(path: Path, column: str, key: int) -> int:
+    """Rewrite one Parquet file without the pseudonym's rows; the number removed."""
+    if column not in pq.read_schema(path).names:
+        return 0
+    keys = pq.read_table(path, columns=[column])[column]
+    hits = pc.sum(pc.equal(keys, pa.scalar(key, pa.int64()))).as_py() or 0
+    if not hits:
+        return 0
+    table = pq.read_table(path)
+    keep = pc.invert(pc.fill_null(pc.equal(table[column], pa.scalar(key, pa.int64())), False))
+    write_parquet_atomic(table.filter(keep), path)
+    return int(hits)
+
+
+def process_request(lake: Path, request: ErasureRequest) -> dict[str, Any]:
+    """Search every erasable table of the site; what was searched and removed, no identifier."""
+    removed: dict[str, int] = {}
+    files_searched = files_rewritten = 0
+    for table, columns in ERASABLE.items():
+        if request.column not in columns:
+            continue
+        for path in sorted((lake / table / f"site={request.site}").glob("*/*.parquet")):
+            files_searched += 1
+            n = erase_from_file(path, request.column, request.key)
+            if n:
+                files_rewritten += 1
+                removed[table] = removed.get(table, 0) + n
+    return {
+        "request_id": request.id,
+        "site": request.site,
+        "pseudonym_column": request.column,
+        "tables_searched": [t for t, c in ERASABLE.items() if request.column in c],
+        "files_searched": files_searched,
+        "files_rewritten": files_rewritten,
+        "rows_removed": removed,
+        "requested_at": request.requested_at,
+        "completed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "spool": "events not yet loaded are dropped by the loader while the tombstone lasts",
+    }
+
+
+def process_pending(data_dir: Path) -> list[dict[str, Any]]:
+    """Complete every accepted request; the caller holds the lake lock and has drained the spool."""
+    receipts = []
+    receipts_dir = erasure_dir(data_dir) / "receipts"
+    for path, request in pending_requests(data_dir):
+        receipt = process_request(data_dir / "lake", request)
+        receipts_dir.mkdir(parents=True, exist_ok=True)
+        (receipts_dir / f"{request.id}.json").write_bytes(
+            orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
+        )
+        fsync_dir(receipts_dir)
+        audit.record(
+            data_dir,
+            "erasure",
+            actor="loader",
+            site=request.site,
+            request_id=request.id,
+            rows_removed=receipt["rows_removed"],
+        )
+        path.unlink()
+        fsync_dir(path.parent)
+        receipts.append(receipt)
+    return receipts
+
+
+def drop_tombstoned(
+    records: pa.Table, keys: KeyStore, tombstones: Tombstones
+) -> tuple[pa.Table, int]:
+    """Spooled rows of erased pseudonyms, removed before they reach the lake."""
+    if not tombstones or not records.num_rows:
+        return records, 0
+    drop = pa.array([False] * records.num_rows)
+    for site in pc.unique(records["site"]).to_pylist():
+        secret = keys.site_secret(site)
+        in_site = pc.equal(records["site"], site)
+        for column in COLUMNS:
+            values = pc.unique(pc.filter(records[column], in_site)).to_pylist()
+            erased = [
+                v
+                for v in values
+                if v is not None and tombstone_name(secret, column, v) in tombstones
+            ]
+            if erased:
+                hit = pc.and_(
+                    in_site,
+                    pc.fill_null(pc.is_in(records[column], pa.array(erased, pa.int64())), False),
+                )
+                drop = pc.or_(drop, hit)
+    dropped = pc.sum(drop).as_py() or 0
+    return records.filter(pc.invert(drop)), int(dropped)
