@@ -209,11 +209,37 @@ def load_once(data_dir: Path) -> LoadStats:
     return total
 
 
-def follow(data_dir: Path, interval_s: float, stop: threading.Event) -> None:
-    """Load until ``stop`` is set, then drain once more: a graceful shutdown loses nothing."""
+def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
+    """Retention and salt rotation once per UTC day; a marker file records the day done."""
+    marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
+    if marker.exists():
+        return False
+    from pipelines.retention import apply_retention
+    from service.sites import load_sites
+
+    KeyStore(data_dir / "keys").daily_salt(today)  # creating today's salt destroys expired ones
+    with lake_lock(data_dir):
+        apply_retention(data_dir, load_sites(sites_path), today)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    for old in marker.parent.glob("maintenance-*"):
+        old.unlink()
+    marker.touch()
+    return True
+
+
+def follow(
+    data_dir: Path, interval_s: float, stop: threading.Event, sites_path: Path | None = None
+) -> None:
+    """Load until ``stop`` is set, then drain once more: a graceful shutdown loses nothing.
+
+    With ``sites_path`` (as ``clearcount serve`` runs it) retention and salt
+    rotation run once a day too.
+    """
     while not stop.is_set():
         try:
             load_once(data_dir)
+            if sites_path is not None:
+                daily_maintenance(data_dir, sites_path, dt.datetime.now(dt.UTC).date())
         except OSError:
             log.exception("load failed; retrying")
         stop.wait(interval_s)

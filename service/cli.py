@@ -42,7 +42,7 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    follow(settings.data_dir, settings.load_interval_s, stop)
+    follow(settings.data_dir, settings.load_interval_s, stop, settings.sites)
     return 0
 
 
@@ -83,6 +83,51 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
             f"erasure {receipt['request_id']}: {removed} row(s) removed "
             f"from {receipt['files_rewritten']} of {receipt['files_searched']} file(s)"
         )
+    return 0
+
+
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pipelines.load import lake_lock
+    from pipelines.retention import apply_retention
+    from service.sites import load_sites
+
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    with lake_lock(settings.data_dir):
+        report = apply_retention(settings.data_dir, load_sites(settings.sites), today)
+    for site, counts in report.items():
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to do"
+        print(f"{site}: {summary}")
+    return 0
+
+
+def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pipelines import audit
+    from service.privacy.keys import KeyStore, fingerprint
+
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    keys = KeyStore(settings.keys_dir)
+    salt = keys.daily_salt(today)
+    destroyed = keys.destroy_expired_salts(today)
+    audit.record(
+        settings.data_dir,
+        "rotate_salts",
+        actor="cli",
+        salt=fingerprint(salt),
+        destroyed=[d.isoformat() for d in destroyed],
+    )
+    print(f"salt of {today} is {fingerprint(salt)}; destroyed {len(destroyed)} expired salt(s)")
+    return 0
+
+
+def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
+    from pipelines.inventory import render
+    from service.sites import load_sites
+
+    print(render(settings.data_dir, load_sites(settings.sites)))
     return 0
 
 
@@ -128,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--visitor-id", help="the beacon's visitor_id (granted consent)")
     who.add_argument("--user-id", help="the site's own signed-in user id")
     erase.set_defaults(func=cmd_erase)
+
+    retention = sub.add_parser("retention", help="apply retention_days and pseudonym_days")
+    add_arguments(retention, COMMON)
+    retention.add_argument("--today", help="the date to measure ages from (default: today, UTC)")
+    retention.set_defaults(func=cmd_retention)
+
+    rotate = sub.add_parser("rotate-salts", help="create today's salt, destroy expired ones")
+    add_arguments(rotate, COMMON)
+    rotate.add_argument("--today", help="the date to rotate for (default: today, UTC)")
+    rotate.set_defaults(func=cmd_rotate_salts)
+
+    inventory = sub.add_parser(
+        "inventory", help="print which personal data exists, where, how long"
+    )
+    add_arguments(inventory, COMMON)
+    inventory.set_defaults(func=cmd_inventory)
     return parser
 
 

@@ -213,3 +213,32 @@ def test_readers_see_no_errors_or_changes_of_others_during_erasure(tmp_path: Pat
         assert server.query("SELECT count(*) FROM events") == [(others,)]
     finally:
         server.stop()
+
+
+def test_rotate_salts_and_inventory_commands(tmp_path: Path) -> None:
+    server = Server(tmp_path).start()
+    try:
+        server.post(granted(KEPT, "/inv"), UA)
+        server.wait_loaded("events", 1)
+    finally:
+        server.stop()
+    keys = server.data_dir / "keys"
+    for old in ("2026-01-01", "2026-01-02"):
+        (keys / f"salt-{old}.bin").write_bytes(b"x" * 32)
+    rotated = run_cli(
+        "rotate-salts",
+        "--today",
+        "2026-01-05",
+        data_dir=server.data_dir,
+        sites=tmp_path / "sites.toml",
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "destroyed" in rotated.stdout
+    assert not (keys / "salt-2026-01-01.bin").exists()
+    assert (keys / "salt-2026-01-05.bin").exists()
+    inventory = run_cli("inventory", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
+    assert inventory.returncode == 0, inventory.stderr
+    assert "site shop" in inventory.stdout
+    assert "1 rows in events" in inventory.stdout
+    assert "visitor_key" in inventory.stdout
+    assert "ip_prefix" in inventory.stdout
