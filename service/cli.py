@@ -131,6 +131,52 @@ def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Send demo traffic to --url, or to a collector started for the purpose."""
+    import dataclasses
+    import datetime as dt
+    import subprocess
+    import time
+
+    import requests
+
+    from pipelines.demo import run_demo
+    from service.serve import prepare
+    from service.sites import ensure_sites_file, load_sites
+
+    ensure_sites_file(settings.sites)
+    sites = load_sites(settings.sites)
+    now = dt.datetime.now(dt.UTC)
+    if args.url:
+        plan = run_demo(
+            args.url, sites, events=args.events, days=args.days, seed=args.seed, now=now
+        )
+    else:
+        own = dataclasses.replace(settings, backfill=True, trusted_proxies=1, rate_limit=0)
+        env = prepare(own)
+        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env)
+        base = f"http://{own.bind}"
+        try:
+            for _ in range(300):
+                try:
+                    if requests.get(base + "/healthz", timeout=1).ok:
+                        break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            plan = run_demo(
+                base, sites, events=args.events, days=args.days, seed=args.seed, now=now
+            )
+        finally:
+            server.terminate()  # serve drains the spool into the lake before it exits
+            server.wait(120)
+    sent = sum(plan.events.values())
+    print(
+        f"sent {sent} events in {plan.requests['event']} requests, "
+        f"{plan.requests['/api/pixel.gif']} pixel opens, {plan.requests['/r']} redirect clicks"
+    )
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -157,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
             "load_interval_s",
             "max_loader_lag_s",
             "demo",
+            "backfill",
         ),
     )
     serve.set_defaults(func=cmd_serve)
@@ -189,6 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(inventory, COMMON)
     inventory.set_defaults(func=cmd_inventory)
+
+    demo = sub.add_parser("demo", help="send realistic synthetic traffic through the HTTP API")
+    add_arguments(demo, (*COMMON, "bind"))
+    demo.add_argument(
+        "--url",
+        help="a running collector (started with --backfill --trusted-proxies 1); "
+        "default: start one on --bind for the run",
+    )
+    demo.add_argument("--events", type=int, default=5000, help="how many events to send")
+    demo.add_argument("--days", type=int, default=7, help="spread the events over this many days")
+    demo.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same seed, the same traffic"
+    )
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -69,6 +69,11 @@ class Settings:
         "CLEARCOUNT_MAX_LOADER_LAG_S",
         "/readyz answers 503 when the oldest closed segment waits longer than this",
     )
+    backfill: bool = _setting(
+        False,
+        "CLEARCOUNT_BACKFILL",
+        "take each event's time from its ts (within the last 400 days), for imports and demo data",
+    )
     log_level: str = _setting("info", "CLEARCOUNT_LOG_LEVEL", "debug, info, warning or error")
     demo: bool = _setting(
         False, "CLEARCOUNT_DEMO", "serve the demo page at /demo (make run turns it on)"

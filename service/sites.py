@@ -105,6 +105,15 @@ retention_days = 395
 pseudonym_days = 90
 k = 5
 policy_version = "1"
+
+[sites.blog]
+origins = ["https://blog.example"]
+redirect_hosts = ["blog.example"]
+
+[sites.docs]
+origins = ["https://docs.example"]
+redirect_hosts = ["docs.example"]
+default_consent = "denied"
 """
 
 

@@ -12,6 +12,7 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -79,7 +80,9 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
     assert event.site
     assert event.consent
     f, client, site = event.fields, event.client, event.site
-    salt = ctx.keys.daily_salt(client.received_at.date())
+    day, today = client.received_at.date(), ctx.clock().date()
+    # Backfilled events older than yesterday hash with today's salt: theirs is destroyed for good.
+    salt = ctx.keys.daily_salt(day if day >= today - dt.timedelta(days=1) else today)
     if event.consent.state != "granted":
         return daily_key(client, site.id, salt), None, None
     secret = ctx.keys.site_secret(site.id)

@@ -3,6 +3,8 @@ the next Event or a typed Dropped, and the first Dropped ends the fold."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,23 @@ def run(raw: Any, index: int, client: Client, ctx: Context) -> Event | Dropped:
     return current
 
 
+BACKFILL_WINDOW = dt.timedelta(days=400)
+
+
+def backfilled(raw: Any, client: Client) -> Client:
+    """In backfill mode an event is dated by its ``ts``, if that lies in the last 400 days."""
+    ts = raw.get("ts") if isinstance(raw, dict) else None
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        return client
+    try:
+        at = dt.datetime.fromtimestamp(ts / 1000, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return client
+    if client.received_at - BACKFILL_WINDOW <= at <= client.received_at:
+        return dataclasses.replace(client, received_at=at)
+    return client
+
+
 @dataclass
 class BatchResult:
     accepted: int = 0
@@ -69,8 +88,9 @@ def process(raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWrite
     result = BatchResult()
     lines: list[bytes] = []
     rejected_reasons = set()
+    backfill = ctx.settings.backfill
     for index, raw in enumerate(raws):
-        outcome = run(raw, index, client, ctx)
+        outcome = run(raw, index, backfilled(raw, client) if backfill else client, ctx)
         if isinstance(outcome, Event):
             assert outcome.row is not None
             lines.append(orjson.dumps(outcome.row) + b"\n")

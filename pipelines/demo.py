@@ -1,0 +1,299 @@
+"""clearcount demo: realistic synthetic traffic through the collector's real HTTP API.
+
+Visitors arrive from search, social, e-mail campaigns (opens through the
+pixel, clicks through /r), other sites or directly; browse a few pages of
+power-law popularity; click, scroll and leave. A share carries DNT or GPC,
+a share are bots, and consent follows a configurable mix. Timestamps spread
+over the days asked for, which the collector honours only in backfill mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from service.sites import Site
+
+CONSENT_MIX = (("implied", 0.55), ("granted", 0.30), ("denied", 0.15))
+OPT_OUT_SHARE = 0.05  # DNT or GPC
+BOT_SHARE = 0.08
+
+BROWSERS = (
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        1440,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+        1512,
+    ),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", 1920),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        390,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+        412,
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        820,
+    ),
+)
+BOTS = (
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+    "curl/8.5.0",
+)
+# Public addresses whose registration country differs: the collector looks them up.
+ADDRESSES = (
+    "81.2.69.{n}",
+    "8.8.{n}.4",
+    "1.1.{n}.1",
+    "200.160.{n}.10",
+    "41.203.{n}.9",
+    "103.21.{n}.5",
+    "185.60.{n}.35",
+    "2a00:1450:4001:{n:x}::5",
+    "2001:4860:{n:x}::88",
+    "2a03:2880:f1{n:02x}::1",
+)
+SEARCH = (
+    "https://www.google.com/",
+    "https://www.bing.com/search?q=shop",
+    "https://duckduckgo.com/",
+)
+SOCIAL = ("https://t.co/x1", "https://l.facebook.com/l.php", "https://www.reddit.com/r/shopping/")
+REFERRAL = ("https://blog.example.org/review", "https://news.example.net/best-of")
+CAMPAIGNS = ("november-news", "black-friday", "welcome-series")
+SECTIONS = (
+    "",
+    "pricing",
+    "about",
+    "blog/launch",
+    "blog/tips",
+    "docs/start",
+    "docs/api",
+    "products/lamp",
+    "products/chair",
+    "products/desk",
+    "contact",
+    "careers",
+)
+
+
+@dataclass
+class Plan:
+    """What one run sent, by kind, for the caller to compare with the lake."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+
+
+def _weighted(rng: random.Random, pairs: tuple[tuple[str, float], ...]) -> str:
+    return rng.choices([p[0] for p in pairs], [p[1] for p in pairs])[0]
+
+
+def _page(rng: random.Random, origin: str) -> str:
+    # Power-law popularity: rank r is chosen with weight 1/r.
+    rank = rng.choices(range(len(SECTIONS)), [1 / (r + 1) for r in range(len(SECTIONS))])[0]
+    return f"{origin}/{SECTIONS[rank]}"
+
+
+@dataclass
+class Visit:
+    site: Site
+    origin: str
+    ua: str
+    width: int
+    ip: str
+    consent: str
+    opt_out: str | None
+    visitor_id: str | None
+    start: dt.datetime
+
+
+def _visits(
+    rng: random.Random, sites: Mapping[str, Site], days: int, now: dt.datetime
+) -> Iterator[Visit]:
+    n = 0
+    while True:
+        n += 1
+        site = rng.choice(list(sites.values()))
+        origin = site.origins[0] if site.origins else f"https://{site.id}.example"
+        bot = rng.random() < BOT_SHARE
+        ua, width = (rng.choice(BOTS), 1280) if bot else rng.choice(BROWSERS)
+        consent = _weighted(rng, CONSENT_MIX)
+        opt_out = rng.choice(("DNT", "Sec-GPC")) if rng.random() < OPT_OUT_SHARE else None
+        start = now - dt.timedelta(seconds=rng.uniform(0, days * 86400 - 3600))
+        yield Visit(
+            site=site,
+            origin=origin,
+            ua=ua,
+            width=width,
+            ip=rng.choice(ADDRESSES).format(n=rng.randrange(1, 250)),
+            consent=consent,
+            opt_out=opt_out,
+            visitor_id=f"demo-{rng.getrandbits(48):012x}" if consent == "granted" else None,
+            start=start,
+        )
+
+
+class Sender:
+    def __init__(self, base_url: str, plan: Plan) -> None:
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.plan = plan
+
+    def headers(self, visit: Visit) -> dict[str, str]:
+        headers = {
+            "User-Agent": visit.ua,
+            "X-Forwarded-For": visit.ip,
+            "Content-Type": "text/plain",
+        }
+        if visit.site.origins:
+            headers["Origin"] = visit.origin
+        if visit.opt_out:
+            headers[visit.opt_out] = "1"
+        return headers
+
+    def events(self, visit: Visit, batch: list[dict[str, Any]]) -> None:
+        import orjson
+
+        response = self.session.post(
+            self.base + "/api/event",
+            data=orjson.dumps(batch),
+            headers=self.headers(visit),
+            timeout=10,
+        )
+        response.raise_for_status()
+        self.plan.requests["event"] += 1
+        for e in batch:
+            self.plan.events[e["type"]] += 1
+
+    def get(self, visit: Visit, path: str, params: dict[str, str]) -> None:
+        headers = {
+            k: v for k, v in self.headers(visit).items() if k not in ("Origin", "Content-Type")
+        }
+        self.session.get(
+            f"{self.base}{path}?{urlencode(params)}",
+            headers=headers,
+            allow_redirects=False,
+            timeout=10,
+        )
+        self.plan.requests[path] += 1
+
+
+def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
+    """One visit: entry with its source, a few pages, clicks, scroll; the events sent."""
+    source = rng.choices(("search", "social", "email", "referral", "direct"), (30, 15, 15, 10, 30))[
+        0
+    ]
+    entry = _page(rng, visit.origin)
+    referrer = {
+        "search": rng.choice(SEARCH),
+        "social": rng.choice(SOCIAL),
+        "referral": rng.choice(REFERRAL),
+    }.get(source)
+    ts = visit.start
+    if source == "email":
+        campaign = rng.choice(CAMPAIGNS)
+        sender.get(visit, "/api/pixel.gif", {"site": visit.site.id, "c": campaign})
+        if rng.random() < 0.6 and visit.site.redirect_hosts:
+            target = f"https://{visit.site.redirect_hosts[0]}/?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
+            sender.get(visit, "/r", {"site": visit.site.id, "to": target, "c": campaign})
+        entry += f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
+    sent = 0
+    pages = 1 + min(int(rng.expovariate(0.6)), 7)
+    url = entry
+    for i in range(pages):
+        base: dict[str, Any] = {"site": visit.site.id, "url": url}
+        if visit.consent != "implied":
+            base["consent"] = visit.consent
+        if visit.visitor_id:
+            base["visitor_id"] = visit.visitor_id
+        batch = [
+            {
+                **base,
+                "type": "pageview",
+                "ts": int(ts.timestamp() * 1000),
+                "sw": visit.width,
+                "sh": 900,
+                **({"referrer": referrer} if i == 0 and referrer else {}),
+            }
+        ]
+        ts += dt.timedelta(seconds=rng.uniform(5, 120))
+        if rng.random() < 0.35:
+            batch.append(
+                {
+                    **base,
+                    "type": "click",
+                    "name": "outbound",
+                    "ts": int(ts.timestamp() * 1000),
+                    "target": {
+                        "tag": "a",
+                        "href": "https://partner.example/offer",
+                        "text": "Partner offer",
+                    },
+                }
+            )
+        if rng.random() < 0.15:
+            batch.append(
+                {
+                    **base,
+                    "type": "custom",
+                    "name": rng.choice(("signup", "add-to-cart")),
+                    "props": {"plan": rng.choice(("basic", "pro"))},
+                    "ts": int(ts.timestamp() * 1000),
+                }
+            )
+        batch.append(
+            {
+                **base,
+                "type": "engagement",
+                "depth": rng.randint(10, 100),
+                "engaged_ms": rng.randint(2_000, 180_000),
+                "ts": int(ts.timestamp() * 1000),
+            }
+        )
+        sender.events(visit, batch)
+        sent += len(batch)
+        url = _page(rng, visit.origin)
+        ts += dt.timedelta(seconds=rng.uniform(1, 30))
+    return sent
+
+
+def run_demo(
+    base_url: str,
+    sites: Mapping[str, Site],
+    *,
+    events: int,
+    days: int,
+    seed: int,
+    now: dt.datetime,
+    progress: bool = True,
+) -> Plan:
+    rng = random.Random(seed)
+    plan = Plan()
+    sender = Sender(base_url, plan)
+    sent = 0
+    visits = _visits(rng, sites, days, now)
+    while sent < events:
+        sent += _session(rng, next(visits), sender)
+        if progress:
+            done = min(sent, events) * 30 // events
+            sys.stderr.write(
+                f"\r[{'#' * done}{'.' * (30 - done)}] {min(sent, events)}/{events} events"
+            )
+    if progress:
+        sys.stderr.write("\n")
+    return plan

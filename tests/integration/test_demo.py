@@ -1,0 +1,71 @@
+"""clearcount demo against a real collector produces the mix it promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tests.integration.server import free_port, run_cli
+
+
+def test_demo_traffic_has_the_promised_mix(tmp_path: Path) -> None:
+    result = run_cli(
+        "demo",
+        "--events",
+        "3000",
+        "--days",
+        "5",
+        "--seed",
+        "7",
+        "--bind",
+        f"127.0.0.1:{free_port()}",
+        data_dir=tmp_path / "data",
+        sites=tmp_path / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sent" in result.stdout
+    con = duckdb.connect(str(tmp_path / "data" / "clearcount.duckdb"), read_only=True)
+
+    def one(sql: str) -> object:
+        return con.execute(sql).fetchone()[0]  # type: ignore[index]
+
+    stored = one("SELECT count(*) FROM events")
+    denied = one("SELECT sum(count) FROM denied_counts")
+    bots = one("SELECT count(*) FROM quarantine")
+    assert stored > 1500
+    # Consent on the sites whose default is implied: implied about 55 %, granted about 30 %,
+    # denied (by choice, DNT or GPC) the rest. The demo's docs site is opt-in: its implied
+    # visitors are counted as denied there.
+    mix = dict(
+        con.execute(
+            "SELECT consent, count(*) FROM events WHERE site IN ('demo', 'blog') GROUP BY 1"
+        ).fetchall()
+    )
+    denied = one("SELECT sum(count) FROM denied_counts WHERE site IN ('demo', 'blog')")
+    total = mix["implied"] + mix["granted"] + denied
+    assert 0.40 < mix["implied"] / total < 0.65
+    assert 0.18 < mix["granted"] / total < 0.40
+    assert 0.10 < denied / total < 0.40
+    assert set(one("SELECT list(DISTINCT reason) FROM denied_counts")) >= {
+        "event",
+        "gpc",
+        "dnt",
+        "site_default",
+    }
+    assert 0.02 < bots / (stored + bots) < 0.20
+    assert set(one("SELECT list(DISTINCT drop_reason) FROM quarantine")) >= {"bot", "headless"}
+    sources = set(one("SELECT list(DISTINCT source) FROM events"))
+    assert sources == {"search", "social", "email", "referral", "direct"}
+    assert set(one("SELECT list(DISTINCT device) FROM events")) >= {"desktop", "mobile", "tablet"}
+    assert one("SELECT count(DISTINCT country) FROM events") >= 5
+    assert one("SELECT count(DISTINCT site) FROM events") >= 2
+    assert one("SELECT count(DISTINCT date) FROM events") >= 4
+    assert one("SELECT count(*) FROM events WHERE type = 'open' AND source = 'email'") > 0
+    assert one("SELECT count(*) FROM events WHERE type = 'click' AND utm_campaign IS NOT NULL") > 0
+    assert one("SELECT count(DISTINCT type) FROM events") >= 5
+    # Page popularity falls off like a power law: the top page outranks the tenth.
+    top = con.execute(
+        "SELECT count(*) FROM events WHERE type = 'pageview' GROUP BY path ORDER BY 1 DESC"
+    ).fetchall()
+    assert top[0][0] > 3 * top[min(9, len(top) - 1)][0]
