@@ -42,6 +42,7 @@ class Site:
     spam_referrers: tuple[str, ...] = ()
     erase_on_withdrawal: bool = False
     erasure_block_days: int = 30
+    stats_token: str | None = None
 
     def allows_origin(self, origin: str) -> bool:
         return origin.rstrip("/").lower() in self._origin_set

@@ -1,0 +1,4 @@
+SELECT date, count(DISTINCT visitor_key) AS visitors, count(*) AS visits, sum(pageviews) AS pageviews
+FROM visits
+GROUP BY date
+ORDER BY date

@@ -1,0 +1,114 @@
+"""GET /api/stats/{aggregate,timeseries,breakdown}: k-suppressed numbers for dashboards.
+
+Authenticated by the site's ``stats_token`` as a Bearer token: no token or a
+wrong one is 401; a valid token of another site is 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, jsonify, request
+
+from pipelines.stats import (
+    Query,
+    StatsError,
+    aggregate,
+    breakdown,
+    parse_filters,
+    parse_period,
+    timeseries,
+)
+from service.http.state import state
+from service.sites import Site
+
+bp = Blueprint("stats", __name__)
+
+MAX_LIMIT = 1000
+
+
+class Unauthorized(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(Unauthorized)
+def _unauthorized(exc: Unauthorized) -> tuple[Response, int]:
+    response = jsonify(error="unauthorized" if exc.status == 401 else "forbidden", message=str(exc))
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="clearcount"'
+    return response, exc.status
+
+
+@bp.errorhandler(StatsError)
+def _bad_query(exc: StatsError) -> tuple[Response, int]:
+    return jsonify(error="invalid_query", message=str(exc)), 400
+
+
+def _authorized_site() -> Site:
+    sites = state().ctx.sites
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    owner = next(
+        (
+            s
+            for s in sites.values()
+            if s.stats_token and token and hmac.compare_digest(s.stats_token, token)
+        ),
+        None,
+    )
+    if owner is None:
+        raise Unauthorized(401, "a valid Bearer token is required")
+    site = sites.get(request.args.get("site", ""))
+    if site is None or site.id != owner.id:
+        raise Unauthorized(403, "this token is not for that site")
+    return site
+
+
+def _query(site: Site) -> Query:
+    args = request.args
+    start, end = parse_period(
+        args.get("period"),
+        args.get("date"),
+        args.get("from"),
+        args.get("to"),
+        state().ctx.clock().date(),
+    )
+    return Query(site, start, end, parse_filters(args.get("filters")))
+
+
+def _meta(query: Query) -> dict[str, object]:
+    return {
+        "site": query.site.id,
+        "from": query.date_from.isoformat(),
+        "to": query.date_to.isoformat(),
+        "k": query.site.k,
+    }
+
+
+@bp.get("/api/stats/aggregate")
+def stats_aggregate() -> Response:
+    query = _query(_authorized_site())
+    return jsonify(results=aggregate(state().ctx.settings.lake_dir, query), **_meta(query))
+
+
+@bp.get("/api/stats/timeseries")
+def stats_timeseries() -> Response:
+    query = _query(_authorized_site())
+    return jsonify(results=timeseries(state().ctx.settings.lake_dir, query), **_meta(query))
+
+
+@bp.get("/api/stats/breakdown")
+def stats_breakdown() -> Response:
+    query = _query(_authorized_site())
+    try:
+        limit = min(int(request.args.get("limit", "100")), MAX_LIMIT)
+    except ValueError:
+        raise StatsError("limit is a whole number") from None
+    rows, withheld = breakdown(
+        state().ctx.settings.lake_dir, query, request.args.get("property", ""), limit
+    )
+    return jsonify(
+        results=rows, withheld_rows=withheld, property=request.args.get("property"), **_meta(query)
+    )

@@ -1,0 +1,115 @@
+"""Stats API: correct numbers, 401/403, and no published count below k."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.server import Server
+
+UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+SITES = """\
+[sites.shop]
+origins = ["https://shop.example"]
+stats_token = "shop-token-0123456789"
+k = 5
+
+[sites.blog]
+origins = ["https://blog.example"]
+stats_token = "blog-token-9876543210"
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("stats")
+    (root / "sites.toml").write_text(SITES)
+    s = Server(root).start()
+
+    # 12 visitors read /a then /b in one visit, 8 more only /b, 3 only /rare.
+    def view(visitor: str, path: str) -> dict[str, str]:
+        return {
+            "site": "shop",
+            "url": f"https://shop.example{path}",
+            "consent": "granted",
+            "visitor_id": visitor,
+        }
+
+    for i in range(12):
+        s.post([view(f"a{i}", "/a"), view(f"a{i}", "/b")], UA)
+    for i in range(8):
+        s.post(view(f"b{i}", "/b"), UA)
+    for i in range(3):
+        s.post(view(f"r{i}", "/rare"), UA)
+    assert s.wait_loaded("events", 35) == 35
+    yield s
+    s.stop()
+
+
+def get(
+    server: Server, endpoint: str, token: str | None = "shop-token-0123456789", **params: Any
+) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(
+        f"{server.url}/api/stats/{endpoint}",
+        params={"site": "shop", "period": "7d", **params},
+        headers=headers,
+        timeout=10,
+    )
+
+
+def assert_no_count_below_k(value: Any, k: int = 5) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("visitors", "visits", "pageviews") and item is not None:
+                assert item >= k, (key, item)
+            assert_no_count_below_k(item, k)
+    elif isinstance(value, list):
+        for item in value:
+            assert_no_count_below_k(item, k)
+
+
+@pytest.mark.parametrize(
+    ("token", "status"), [(None, 401), ("wrong-token", 401), ("blog-token-9876543210", 403)]
+)
+def test_tokens(server: Server, token: str | None, status: int) -> None:
+    response = get(server, "aggregate", token)
+    assert response.status_code == status
+    assert response.json()["error"] in ("unauthorized", "forbidden")
+
+
+def test_aggregate_equals_independent_sql(server: Server) -> None:
+    body = get(server, "aggregate").json()
+    assert_no_count_below_k(body)
+    results = body["results"]
+    expected = server.query(
+        "SELECT count(DISTINCT visitor_key), count(*) FROM events WHERE site = 'shop' AND type = 'pageview'"
+    )[0]
+    assert (results["visitors"], results["pageviews"]) == expected == (23, 35)
+    assert results["visits"] == 23
+    assert results["bounce_rate"] == round(100 * 11 / 23, 1)  # the 8 on /b and the 3 on /rare
+
+
+def test_breakdown_withholds_small_rows_and_their_complement(server: Server) -> None:
+    body = get(server, "breakdown", property="path").json()
+    assert_no_count_below_k(body)
+    # /rare (3 visitors) is withheld; as the only one, it would be total minus the rest, so the
+    # smallest shown row (/a, 12) goes too.
+    assert [(r["value"], r["visitors"], r["pageviews"]) for r in body["results"]] == [
+        ("/b", 20, 20)
+    ]
+    assert body["withheld_rows"] == 2
+
+
+def test_timeseries_and_filters(server: Server) -> None:
+    days = get(server, "timeseries").json()["results"]
+    assert len(days) == 1
+    assert days[0]["visitors"] == 23
+    filtered = get(server, "aggregate", filters="path==/rare").json()["results"]
+    assert filtered["visitors"] is None
+    assert "visitors" in filtered["suppressed"]
+    assert get(server, "aggregate", filters="email==x").status_code == 400
+    assert get(server, "breakdown", property="visitor_key").status_code == 400
