@@ -1,0 +1,66 @@
+"""Every notebook runs headless against demo data, and its own assertions pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.integration.server import ROOT, free_port, run_cli
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("notebooks")
+    result = run_cli(
+        "demo",
+        "--events",
+        "1500",
+        "--days",
+        "3",
+        "--seed",
+        "11",
+        "--bind",
+        f"127.0.0.1:{free_port()}",
+        data_dir=root / "data",
+        sites=root / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root / "data"
+
+
+def test_there_are_four_notebooks() -> None:
+    assert [p.stem for p in NOTEBOOKS] == [
+        "acquisition_campaigns",
+        "consent_privacy_audit",
+        "engagement",
+        "traffic_overview",
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_outputs_are_stripped_in_git(path: Path) -> None:
+    for cell in json.loads(path.read_text())["cells"]:
+        assert not cell.get("outputs"), f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEARCOUNT_DATA_DIR", str(demo_data))
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(
+        book, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    images = [
+        o for c in book.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    errors = [
+        o for c in book.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
+    assert not errors
+    assert images, "no chart was drawn"
