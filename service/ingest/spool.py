@@ -204,15 +204,6 @@ def ready_segments(spool_dir: Path) -> list[Path]:
     return sorted(p for p in ready.iterdir() if p.suffix == SEGMENT_SUFFIX)
 
 
-def read_records(path: Path) -> tuple[list[bytes], list[bytes]]:
-    """(complete lines, unreadable middle lines). A torn last line was never acknowledged."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    # Everything after the final newline is a write that never completed its fsync.
-    complete = lines[:-1]
-    return [line for line in complete if line], []
-
-
 def backlog_bytes(spool_dir: Path) -> int:
     total = 0
     for sub in ("active", "ready"):

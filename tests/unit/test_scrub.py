@@ -19,6 +19,9 @@ from service.privacy.scrub import (
     PHONE_OR_DIGITS,
     REDACTED,
     contains_pii,
+    redact_emails,
+    redact_ip_addresses,
+    redact_phone_numbers,
     redact_text,
     scrub_url,
     strip_unlisted_query_params,
@@ -50,6 +53,23 @@ ALLOW = ("utm_source", "utm_medium", "utm_campaign", "ref", "q")
 )
 def test_redact_text(text: str, scrubbed: str) -> None:
     assert redact_text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("rule", "text", "scrubbed"),
+    [
+        (redact_emails, "to jo@x.example or +1 555 123 4567", f"to {REDACTED} or +1 555 123 4567"),
+        (
+            redact_phone_numbers,
+            "to jo@x.example or +1 555 123 4567",
+            f"to jo@x.example or {REDACTED}",
+        ),
+        (redact_ip_addresses, "from 203.0.113.7 and ::1", f"from {REDACTED} and {REDACTED}"),
+        (redact_ip_addresses, "order 123456789", "order 123456789"),
+    ],
+)
+def test_each_rule_removes_only_its_own_kind(rule: Any, text: str, scrubbed: str) -> None:
+    assert rule(text) == scrubbed
 
 
 @pytest.mark.parametrize(
