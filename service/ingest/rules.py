@@ -96,7 +96,8 @@ EVENT_RULES: Mapping[str, Rule] = {
     "url": Rule(str, required=True, nullable=False, max_len=MAX_URL, check=http_url),
     "referrer": Rule(str, max_len=MAX_URL, check=referrer_url),
     "ts": Rule(int, nullable=False, minimum=0, maximum=2**53),
-    "consent": Rule(str, nullable=False, choices=("denied", "implied", "granted")),
+    # null: not stated, so the site's default applies (the beacon sends it before any choice).
+    "consent": Rule(str, choices=("denied", "implied", "granted")),
     "visitor_id": Rule(str, min_len=1, max_len=128),
     "user_id": Rule(str, min_len=1, max_len=256),
     "name": Rule(str, min_len=1, max_len=64),

@@ -41,7 +41,7 @@
   } catch (e) {}
   var vid = !optOut && store ? store.getItem(KEY) : null,
     // A stored id means consent was granted on an earlier page; otherwise the site decides.
-    consent = optOut ? "denied" : vid ? "granted" : void 0;
+    consent = optOut ? "denied" : vid && "granted"; // null: the site's default applies
 
   function href() {
     return data.hash != null ? loc.href : loc.href.split("#")[0];
@@ -72,8 +72,9 @@
   }
 
   function engage() {
-    if (since) engaged += Date.now() - since;
-    since = !d.hidden && d.hasFocus() && Date.now();
+    var now = Date.now();
+    if (since) engaged += now - since;
+    since = !d.hidden && d.hasFocus() && now;
   }
   function scrolled() {
     depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) * 100) / d.documentElement.scrollHeight)));
@@ -81,8 +82,7 @@
   // One engagement event per page view when the page is hidden or left, if anything changed.
   function report() {
     engage();
-    if (depth + "," + engaged != sent) {
-      sent = depth + "," + engaged;
+    if (sent != (sent = depth + "," + engaged)) {
       track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
     }
     flush(1);
