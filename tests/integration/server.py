@@ -169,3 +169,23 @@ def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProc
         timeout=120,
         check=False,
     )
+
+
+def demo_data(root: Path, *, events: int, days: int, seed: int) -> Path:
+    """Run ``clearcount demo`` with its own collector into ``root/data``; the data dir."""
+    result = run_cli(
+        "demo",
+        "--events",
+        str(events),
+        "--days",
+        str(days),
+        "--seed",
+        str(seed),
+        "--bind",
+        f"127.0.0.1:{free_port()}",
+        data_dir=root / "data",
+        sites=root / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sent" in result.stdout
+    return root / "data"

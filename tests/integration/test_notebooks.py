@@ -9,29 +9,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.integration.server import ROOT, free_port, run_cli
+from tests.integration.server import ROOT, demo_data
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("notebooks")
-    result = run_cli(
-        "demo",
-        "--events",
-        "1500",
-        "--days",
-        "3",
-        "--seed",
-        "11",
-        "--bind",
-        f"127.0.0.1:{free_port()}",
-        data_dir=root / "data",
-        sites=root / "sites.toml",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return root / "data"
+    return demo_data(root, events=1500, days=3, seed=11)
 
 
 def test_there_are_four_notebooks() -> None:
@@ -50,8 +36,8 @@ def test_notebook_outputs_are_stripped_in_git(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path: Path, demo_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLEARCOUNT_DATA_DIR", str(demo_data))
+def test_notebook_executes(path: Path, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEARCOUNT_DATA_DIR", str(lake))
     book = nbformat.read(path, as_version=4)
     NotebookClient(
         book, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
