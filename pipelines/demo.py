@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import requests
 
 from service.sites import Site
@@ -167,8 +168,6 @@ class Sender:
         return headers
 
     def events(self, visit: Visit, batch: list[dict[str, Any]]) -> None:
-        import orjson
-
         response = self.session.post(
             self.base + "/api/event",
             data=orjson.dumps(batch),

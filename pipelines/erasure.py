@@ -116,6 +116,22 @@ def erase_from_file(path: Path, column: str, key: int) -> int:
     return int(hits)
 
 
+def erase_from_failed_lines(failed_dir: Path, request: ErasureRequest) -> int:
+    """Lines the loader set aside are spool data too: drop the pseudonym's from them."""
+    removed = 0
+    needle = f'"{request.column}":{request.key}'.encode()
+    with contextlib.suppress(FileNotFoundError):
+        for path in sorted(failed_dir.glob("*.seg")):
+            lines = path.read_bytes().split(b"\n")
+            kept = [line for line in lines if needle not in line]
+            if len(kept) != len(lines):
+                removed += len(lines) - len(kept)
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(b"\n".join(kept))
+                os.replace(tmp, path)
+    return removed
+
+
 def process_request(lake: Path, request: ErasureRequest) -> dict[str, Any]:
     """Search every erasable table of the site; what was searched and removed, no identifier."""
     removed: dict[str, int] = {}
@@ -149,6 +165,9 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
     receipts_dir = erasure_dir(data_dir) / "receipts"
     for path, request in pending_requests(data_dir):
         receipt = process_request(data_dir / "lake", request)
+        receipt["set_aside_spool_lines_removed"] = erase_from_failed_lines(
+            data_dir / "spool" / "failed", request
+        )
         receipts_dir.mkdir(parents=True, exist_ok=True)
         (receipts_dir / f"{request.id}.json").write_bytes(
             orjson.dumps(receipt, option=orjson.OPT_INDENT_2)

@@ -26,7 +26,17 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.load import follow, load_once
 
     if not args.follow:
+        from pipelines import audit
+
         stats = load_once(settings.data_dir)
+        audit.record(
+            settings.data_dir,
+            "load",
+            actor="cli",
+            segments=stats.segments,
+            rows=dict(stats.rows),
+            erasures=len(stats.erasures),
+        )
         ensure_views(settings.data_dir)
         print(
             f"loaded {stats.segments} segment(s): "

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from pipelines import audit
 from pipelines.lake import ensure_views
 from service.settings import Settings, to_env
 from service.sites import ensure_sites_file, load_sites
@@ -74,6 +75,15 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("serving", extra={"bind": settings.bind, "data_dir": str(Path(settings.data_dir))})
+    audit.record(
+        settings.data_dir,
+        "serve_start",
+        actor="operator",
+        bind=settings.bind,
+        workers=settings.workers,
+        demo=settings.demo,
+        backfill=settings.backfill,
+    )
     while True:
         code = gunicorn.poll()
         if code is not None:
@@ -89,4 +99,7 @@ def serve(settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             loader.kill()
     log.info("stopped", extra={"gunicorn": code, "loader": loader.returncode})
+    audit.record(
+        settings.data_dir, "serve_stop", actor="operator", gunicorn=code, loader=loader.returncode
+    )
     return 0 if stopping else code

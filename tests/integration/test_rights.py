@@ -105,6 +105,12 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
         assert server.post(granted(ERASED, "/after-forget"), UA).status_code == 202
     finally:
         server.kill()  # the erasure must complete from its durable request alone
+    # A line the loader once set aside (unreadable) that still names the pseudonym.
+    failed = server.data_dir / "spool" / "failed"
+    failed.mkdir(parents=True, exist_ok=True)
+    (failed / "0-set-aside.seg").write_bytes(
+        b'{"k":"e","site":"shop","visitor_key":' + str(key).encode() + b',"url":\n{"other":1}\n'
+    )
     result = run_cli("load", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
     assert result.returncode == 0, result.stderr
 
@@ -127,6 +133,8 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
     receipts = list((server.data_dir / "erasure" / "receipts").glob("*.json"))
     assert len(receipts) == 1
     receipt = receipts[0].read_text()
+    assert '"set_aside_spool_lines_removed": 1' in receipt
+    assert (failed / "0-set-aside.seg").read_bytes() == b'{"other":1}\n'
     assert '"events": 5' in receipt
     assert str(key) not in receipt
 
