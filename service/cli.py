@@ -187,6 +187,33 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from pipelines import audit
+    from pipelines.report import build_report
+    from service.sites import load_sites
+
+    site = load_sites(settings.sites).get(args.site)
+    if site is None:
+        print(f"no site {args.site!r} in {settings.sites}", file=sys.stderr)
+        return 2
+    date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
+    tables = build_report(settings.data_dir, site, date_from, date_to, Path(args.out))
+    audit.record(
+        settings.data_dir,
+        "report",
+        actor="cli",
+        site=site.id,
+        tables=len(tables),
+        date_from=args.date_from,
+        date_to=args.date_to,
+    )
+    print(f"wrote {len(tables)} tables and report.html to {args.out}")
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -260,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="random seed: the same seed, the same traffic"
     )
     demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="aggregate report: CSV, Parquet and HTML, k-suppressed")
+    add_arguments(report, COMMON)
+    report.add_argument("--site", required=True)
+    report.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="date_to", required=True, help="last day, YYYY-MM-DD")
+    report.add_argument("--out", required=True, help="directory for the tables and report.html")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from service.ingest.event import Client, Context, Dropped, Event
 from service.ingest.pipeline import run
@@ -60,3 +61,14 @@ def client(
 
 def run_one(ctx: Context, payload: Mapping[str, Any], who: Client | None = None) -> Event | Dropped:
     return run(dict(payload), 0, who or client(), ctx)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run: Playwright's sync API allows one at a time."""
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -1,0 +1,222 @@
+"""clearcount report: one batch job that publishes aggregate tables that are safe to share.
+
+Each table comes from ``pipelines/sql/report/<name>.sql`` (after the shared
+visits prefix), is k-suppressed, and is written as CSV and Parquet beside one
+self-contained HTML page whose charts are embedded images (it opens offline).
+
+Suppression: every count below the site's ``k`` is published as ``< k`` (null
+in Parquet, with the row marked). In a table with a dimension, a single
+suppressed row could be recovered as the total minus the others, so the
+smallest shown row is suppressed with it (complementary suppression); rates
+computed from a suppressed count are suppressed too.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.lake import SQL_DIR, view_sql
+from service.sites import Site
+
+REPORT_SQL = SQL_DIR / "report"
+TABLES = (
+    "overview",
+    "daily",
+    "top_pages",
+    "entry_pages",
+    "exit_pages",
+    "sources",
+    "referrers",
+    "utm_campaigns",
+    "email_campaigns",
+    "countries",
+    "browsers",
+    "operating_systems",
+    "devices",
+    "scroll_depth",
+    "click_targets",
+    "custom_events",
+    "consent_mix",
+    "bot_share",
+)
+COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "opens", "clicks", "engagements")
+RATE_OF = {"bounce_rate_pct": "visits", "visit_duration_s": "visits", "click_through_pct": "opens"}
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    suppressed: list[bool]
+
+
+def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) -> Table:
+    counts = [c for c in columns if c in COUNT_COLUMNS]
+    flagged = [any(r[c] is not None and r[c] < k for c in counts) for r in rows]
+    dimensional = name != "overview" and len(rows) > 1
+    if dimensional and sum(flagged) == 1:
+        shown = [i for i, f in enumerate(flagged) if not f]
+        if shown:
+            smallest = min(shown, key=lambda i: tuple(rows[i][c] or 0 for c in counts))
+            flagged[smallest] = True
+    out = []
+    for row, flag in zip(rows, flagged, strict=True):
+        row = dict(row)
+        for c in counts:
+            if row[c] is not None and (row[c] < k or (flag and dimensional)):
+                row[c] = None
+        for rate, base in RATE_OF.items():
+            if rate in row and base in row and row[base] is None:
+                row[rate] = None
+        out.append(row)
+    return Table(name, columns, out, flagged)
+
+
+def compute(data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date) -> list[Table]:
+    con = duckdb.connect()
+    try:
+        con.execute(view_sql(data_dir / "lake"))
+        prefix = (REPORT_SQL / "_visits.sql").read_text()
+        tables = []
+        for name in TABLES:
+            sql = prefix + (REPORT_SQL / f"{name}.sql").read_text()
+            cursor = con.execute(sql, {"site": site.id, "date_from": date_from, "date_to": date_to})
+            columns = [d[0] for d in cursor.description]
+            rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+            tables.append(suppress(name, columns, rows, site.k))
+        return tables
+    finally:
+        con.close()
+
+
+def _cell(value: Any, column: str, k: int) -> str:
+    if value is None and (column in COUNT_COLUMNS or column in RATE_OF):
+        return f"< {k}" if column in COUNT_COLUMNS else "suppressed"
+    return "" if value is None else str(value)
+
+
+def write_tables(tables: list[Table], out: Path, k: int) -> None:
+    for t in tables:
+        with (out / f"{t.name}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(t.columns)
+            for row in t.rows:
+                writer.writerow([_cell(row[c], c, k) for c in t.columns])
+        arrow = (
+            pa.Table.from_pylist(
+                [
+                    {
+                        **{c: (str(r[c]) if c == "date" else r[c]) for c in t.columns},
+                        "suppressed": s,
+                    }
+                    for r, s in zip(t.rows, t.suppressed, strict=True)
+                ]
+            )
+            if t.rows
+            else pa.table({c: pa.array([], pa.string()) for c in [*t.columns, "suppressed"]})
+        )
+        pq.write_table(arrow, out / f"{t.name}.parquet", compression="zstd")
+
+
+def _chart(kind: str, labels: list[str], values: list[float | None], title: str) -> str:
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    shown = [(lbl, v) for lbl, v in zip(labels, values, strict=True) if v is not None]
+    xs, ys = [s[0] for s in shown], [s[1] for s in shown]
+    if kind == "line":
+        ax.plot(xs, ys, marker="o")
+        ax.tick_params(axis="x", labelrotation=30)
+    else:
+        ax.barh(xs[::-1], ys[::-1])
+    ax.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def render_html(tables: list[Table], site: Site, date_from: dt.date, date_to: dt.date) -> str:
+    by = {t.name: t for t in tables}
+    daily = by["daily"].rows
+    charts = [
+        _chart(
+            "line",
+            [str(r["date"]) for r in daily],
+            [r["pageviews"] for r in daily],
+            "Page views per day",
+        ),
+        _chart(
+            "bar",
+            [r["source"] for r in by["sources"].rows],
+            [r["visits"] for r in by["sources"].rows],
+            "Visits by source",
+        ),
+        _chart(
+            "bar",
+            [r["path"] for r in by["top_pages"].rows[:10]],
+            [r["pageviews"] for r in by["top_pages"].rows[:10]],
+            "Top pages",
+        ),
+        _chart(
+            "bar",
+            [r["device"] for r in by["devices"].rows],
+            [r["pageviews"] for r in by["devices"].rows],
+            "Devices",
+        ),
+        _chart(
+            "bar",
+            [r["consent"] for r in by["consent_mix"].rows],
+            [r["events"] for r in by["consent_mix"].rows],
+            "Consent mix (denied: counted only)",
+        ),
+    ]
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>clearcount report: {html.escape(site.id)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2330}"
+        "table{border-collapse:collapse;margin:0 0 2rem}"
+        "td,th{border:1px solid #ccd;padding:2px 8px}"
+        "img{display:block;margin:1rem 0}</style></head><body>",
+        f"<h1>{html.escape(site.id)}: {date_from} to {date_to}</h1>",
+        f"<p>Counts below k = {site.k} are shown as &lt; {site.k}; where one value could be "
+        "worked out from a total, a second is withheld with it.</p>",
+    ]
+    parts += [f"<img alt='chart' src='{src}'>" for src in charts]
+    for t in tables:
+        parts.append(f"<h2>{html.escape(t.name.replace('_', ' '))}</h2><table><tr>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in t.columns]
+        parts.append("</tr>")
+        for row in t.rows:
+            cells = "".join(f"<td>{html.escape(_cell(row[c], c, site.k))}</td>" for c in t.columns)
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def build_report(
+    data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date, out: Path
+) -> list[Table]:
+    out.mkdir(parents=True, exist_ok=True)
+    tables = compute(data_dir, site, date_from, date_to)
+    write_tables(tables, out, site.k)
+    (out / "report.html").write_text(
+        render_html(tables, site, date_from, date_to), encoding="utf-8"
+    )
+    return tables

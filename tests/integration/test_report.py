@@ -1,0 +1,113 @@
+"""clearcount report: equal to independent SQL, nothing below k, charts drawn in a browser."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from playwright.sync_api import Browser
+
+from pipelines.report import COUNT_COLUMNS, TABLES
+from tests.integration.server import demo_data, run_cli
+
+K = 5
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("report")
+    data = demo_data(root, events=2000, days=3, seed=5)
+    out = root / "out"
+    result = run_cli(
+        "report",
+        "--site",
+        "demo",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(out),
+        data_dir=data,
+        sites=root / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return data, out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_table_is_written_as_csv_and_parquet(report: tuple[Path, Path]) -> None:
+    _, out = report
+    for name in TABLES:
+        assert (out / f"{name}.csv").exists()
+        assert (out / f"{name}.parquet").exists()
+
+
+def test_report_numbers_equal_independent_sql(report: tuple[Path, Path]) -> None:
+    data, out = report
+    (overview,) = read_csv(out / "overview.csv")
+    con = duckdb.connect(str(data / "clearcount.duckdb"), read_only=True)
+    visitors, pageviews = con.execute(
+        "SELECT count(DISTINCT visitor_key), count(*) FROM events WHERE site = 'demo' AND type = 'pageview'"
+    ).fetchone()  # type: ignore[misc]
+    assert int(overview["pageviews"]) == pageviews
+    assert int(overview["visitors"]) == visitors
+    # Visits by source, counted independently: a page view after 30 quiet minutes starts one.
+    independent = dict(
+        con.execute(
+            "SELECT source, count(*) FROM (SELECT source, received_at - lag(received_at) OVER "
+            "(PARTITION BY visitor_key ORDER BY received_at) AS gap FROM events "
+            "WHERE site = 'demo' AND type = 'pageview') WHERE gap IS NULL OR gap > INTERVAL 30 MINUTE "
+            "GROUP BY source"
+        ).fetchall()
+    )
+    for row in read_csv(out / "sources.csv"):
+        if row["visits"] != f"< {K}":
+            assert int(row["visits"]) == independent[row["source"]], row
+
+
+def test_no_published_count_is_below_k(report: tuple[Path, Path]) -> None:
+    _, out = report
+    for name in TABLES:
+        for row in read_csv(out / f"{name}.csv"):
+            for column, value in row.items():
+                if column in COUNT_COLUMNS and value != f"< {K}":
+                    assert int(value) >= K, (name, column, value)
+
+
+def test_a_single_suppressed_row_is_never_alone(report: tuple[Path, Path]) -> None:
+    _, out = report
+    for name in TABLES:
+        if name == "overview":
+            continue
+        flags = pq.read_table(out / f"{name}.parquet").column("suppressed").to_pylist()
+        assert sum(flags) != 1 or len(flags) == 1, name
+
+
+def test_html_report_renders_its_charts_offline(
+    report: tuple[Path, Path], browser: Browser
+) -> None:
+    _, out = report
+    html = (out / "report.html").read_text()
+    # Nothing is fetched, so it opens offline: no scripts or stylesheets, images inline.
+    assert "<script" not in html
+    assert "<link" not in html
+    assert html.count("<img") == html.count("<img alt='chart' src='data:image/png;base64,")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto((out / "report.html").as_uri())
+    widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+    page.screenshot(path=str(out / "report.png"), full_page=True)
+    page.close()
+    assert errors == []
+    assert len(widths) == 5
+    assert all(w > 0 for w in widths)
+    assert (out / "report.png").stat().st_size > 20_000  # charts, not a blank page
