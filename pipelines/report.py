@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import html
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,56 @@ def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) 
     return Table(name, columns, out, flagged)
 
 
-def compute(data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date) -> list[Table]:
+@dataclass(frozen=True)
+class Privacy:
+    """What ``--epsilon`` promises, printed in the report and written to privacy.json."""
+
+    epsilon_per_statistic: float
+    statistics: int
+
+    @property
+    def total_epsilon(self) -> float:
+        return round(self.epsilon_per_statistic * self.statistics, 6)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "privacy_unit": "one event (a page view, click, engagement or other event)",
+            "mechanism": "discrete Laplace noise (OpenDP make_laplace), scale 1/epsilon, "
+            "on every published count; each count changes by at most 1 per event",
+            "epsilon_per_statistic": self.epsilon_per_statistic,
+            "count_columns": self.statistics,
+            "total_epsilon": self.total_epsilon,
+            "composition": "parallel over the rows of a count column (each event falls in one "
+            "row), sequential over the count columns of all tables",
+            "rates_and_durations": "withheld: they are not counts",
+        }
+
+
+def add_noise(
+    raw: list[dict[str, Any]], columns: list[str], epsilon: float
+) -> list[dict[str, Any]]:
+    """Noisy counts (never negative); rates and durations withheld, since they are not counts."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    laplace = dp.m.make_laplace(
+        dp.atom_domain(T=int), dp.absolute_distance(T=int), scale=1 / epsilon
+    )
+    out = []
+    for row in raw:
+        row = dict(row)
+        for c in columns:
+            if c in COUNT_COLUMNS and row[c] is not None:
+                row[c] = max(0, int(laplace(int(row[c]))))
+            elif c in RATE_OF:
+                row[c] = None
+        out.append(row)
+    return out
+
+
+def compute(
+    data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date, epsilon: float | None = None
+) -> list[Table]:
     con = duckdb.connect()
     try:
         con.execute(view_sql(data_dir / "lake"))
@@ -99,6 +149,10 @@ def compute(data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date) ->
             cursor = con.execute(sql, {"site": site.id, "date_from": date_from, "date_to": date_to})
             columns = [d[0] for d in cursor.description]
             rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+            if epsilon is not None:
+                rows = add_noise(
+                    rows, columns, epsilon
+                )  # noise first: suppression sees noisy counts
             tables.append(suppress(name, columns, rows, site.k))
         return tables
     finally:
@@ -151,7 +205,13 @@ def _chart(kind: str, labels: list[str], values: list[float | None], title: str)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def render_html(tables: list[Table], site: Site, date_from: dt.date, date_to: dt.date) -> str:
+def render_html(
+    tables: list[Table],
+    site: Site,
+    date_from: dt.date,
+    date_to: dt.date,
+    privacy: Privacy | None = None,
+) -> str:
     by = {t.name: t for t in tables}
     daily = by["daily"].rows
     charts = [
@@ -197,6 +257,14 @@ def render_html(tables: list[Table], site: Site, date_from: dt.date, date_to: dt
         f"<p>Counts below k = {site.k} are shown as &lt; {site.k}; where one value could be "
         "worked out from a total, a second is withheld with it.</p>",
     ]
+    if privacy is not None:
+        d = privacy.describe()
+        parts.append(
+            f"<p><strong>Differential privacy:</strong> privacy unit: {d['privacy_unit']}; "
+            f"ε = {d['epsilon_per_statistic']} per count column, {d['count_columns']} columns, "
+            f"total budget ε = {d['total_epsilon']} ({d['composition']}). {d['mechanism']}. "
+            f"Rates and durations: {d['rates_and_durations']}.</p>"
+        )
     parts += [f"<img alt='chart' src='{src}'>" for src in charts]
     for t in tables:
         parts.append(f"<h2>{html.escape(t.name.replace('_', ' '))}</h2><table><tr>")
@@ -211,12 +279,27 @@ def render_html(tables: list[Table], site: Site, date_from: dt.date, date_to: dt
 
 
 def build_report(
-    data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date, out: Path
+    data_dir: Path,
+    site: Site,
+    date_from: dt.date,
+    date_to: dt.date,
+    out: Path,
+    epsilon: float | None = None,
 ) -> list[Table]:
+    if epsilon is not None and epsilon <= 0:
+        raise ValueError("epsilon must be positive")
     out.mkdir(parents=True, exist_ok=True)
-    tables = compute(data_dir, site, date_from, date_to)
+    tables = compute(data_dir, site, date_from, date_to, epsilon)
+    privacy = None
+    if epsilon is not None:
+        # An event falls in one row of a table, so a column's rows compose in parallel;
+        # the columns of all tables compose sequentially.
+        columns = sum(sum(c in COUNT_COLUMNS for c in t.columns) for t in tables)
+        privacy = Privacy(epsilon, columns)
+        (out / "privacy.json").write_text(
+            json.dumps(privacy.describe(), indent=2), encoding="utf-8"
+        )
     write_tables(tables, out, site.k)
-    (out / "report.html").write_text(
-        render_html(tables, site, date_from, date_to), encoding="utf-8"
-    )
+    page = render_html(tables, site, date_from, date_to, privacy)
+    (out / "report.html").write_text(page, encoding="utf-8")
     return tables

@@ -200,7 +200,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"no site {args.site!r} in {settings.sites}", file=sys.stderr)
         return 2
     date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
-    tables = build_report(settings.data_dir, site, date_from, date_to, Path(args.out))
+    tables = build_report(
+        settings.data_dir, site, date_from, date_to, Path(args.out), epsilon=args.epsilon
+    )
     audit.record(
         settings.data_dir,
         "report",
@@ -294,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="date_to", required=True, help="last day, YYYY-MM-DD")
     report.add_argument("--out", required=True, help="directory for the tables and report.html")
+    report.add_argument(
+        "--epsilon", type=float, help="add differential-privacy noise, epsilon per published count"
+    )
     report.set_defaults(func=cmd_report)
     return parser
 

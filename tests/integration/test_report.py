@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import duckdb
@@ -111,3 +112,45 @@ def test_html_report_renders_its_charts_offline(
     assert len(widths) == 5
     assert all(w > 0 for w in widths)
     assert (out / "report.png").stat().st_size > 20_000  # charts, not a blank page
+
+
+def test_epsilon_adds_noise_and_states_the_budget(
+    report: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, exact_out = report
+    out = tmp_path / "noisy"
+    result = run_cli(
+        "report",
+        "--site",
+        "demo",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(out),
+        "--epsilon",
+        "0.5",
+        data_dir=data,
+        sites=data.parent / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    same = differ = 0
+    for name in TABLES:
+        exact, noisy = read_csv(exact_out / f"{name}.csv"), read_csv(out / f"{name}.csv")
+        for a, b in zip(exact, noisy, strict=False):
+            for column in COUNT_COLUMNS:
+                if column in a and a[column].isdigit() and b[column].isdigit():
+                    same, differ = (
+                        (same + 1, differ) if a[column] == b[column] else (same, differ + 1)
+                    )
+                if column in b and b[column] != f"< {K}":
+                    assert int(b[column]) >= K
+    assert differ > (same + differ) // 3, (same, differ)  # noise was really added
+    privacy = json.loads((out / "privacy.json").read_text())
+    assert privacy["epsilon_per_statistic"] == 0.5
+    assert privacy["total_epsilon"] == 0.5 * privacy["count_columns"]
+    assert "privacy_unit" in privacy
+    page = (out / "report.html").read_text()
+    assert "ε = 0.5 per count column" in page
+    assert f"total budget ε = {privacy['total_epsilon']}" in page
