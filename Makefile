@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
+	$(BIN)/python -m benchmarks.report
 
 # Debian packages the tests drive; installed only when missing.
 system-test-deps:
