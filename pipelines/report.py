@@ -136,27 +136,52 @@ def add_noise(
     return out
 
 
-def compute(
-    data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date, epsilon: float | None = None
-) -> list[Table]:
+def queries() -> dict[str, str]:
+    """Every report query, the shared visits prefix included, in DuckDB's dialect."""
+    prefix = (REPORT_SQL / "_visits.sql").read_text()
+    return {name: prefix + (REPORT_SQL / f"{name}.sql").read_text() for name in TABLES}
+
+
+def duckdb_rows(
+    data_dir: Path, site: str, date_from: dt.date, date_to: dt.date
+) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     con = duckdb.connect()
     try:
         con.execute(view_sql(data_dir / "lake"))
-        prefix = (REPORT_SQL / "_visits.sql").read_text()
-        tables = []
-        for name in TABLES:
-            sql = prefix + (REPORT_SQL / f"{name}.sql").read_text()
-            cursor = con.execute(sql, {"site": site.id, "date_from": date_from, "date_to": date_to})
+        out = {}
+        for name, sql in queries().items():
+            cursor = con.execute(sql, {"site": site, "date_from": date_from, "date_to": date_to})
             columns = [d[0] for d in cursor.description]
-            rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
-            if epsilon is not None:
-                rows = add_noise(
-                    rows, columns, epsilon
-                )  # noise first: suppression sees noisy counts
-            tables.append(suppress(name, columns, rows, site.k))
-        return tables
+            out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
+        return out
     finally:
         con.close()
+
+
+def compute(
+    data_dir: Path,
+    site: Site,
+    date_from: dt.date,
+    date_to: dt.date,
+    epsilon: float | None = None,
+    engine: str = "duckdb",
+    spark_master: str = "local[2]",
+) -> list[Table]:
+    if engine == "spark":
+        from pipelines.report_spark import spark_rows
+
+        raw = spark_rows(data_dir, site.id, date_from, date_to, queries(), spark_master)
+    elif engine == "duckdb":
+        raw = duckdb_rows(data_dir, site.id, date_from, date_to)
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
+    tables = []
+    for name in TABLES:
+        columns, rows = raw[name]
+        if epsilon is not None:
+            rows = add_noise(rows, columns, epsilon)  # noise first: suppression sees noisy counts
+        tables.append(suppress(name, columns, rows, site.k))
+    return tables
 
 
 def _cell(value: Any, column: str, k: int) -> str:
@@ -285,11 +310,13 @@ def build_report(
     date_to: dt.date,
     out: Path,
     epsilon: float | None = None,
+    engine: str = "duckdb",
+    spark_master: str = "local[2]",
 ) -> list[Table]:
     if epsilon is not None and epsilon <= 0:
         raise ValueError("epsilon must be positive")
     out.mkdir(parents=True, exist_ok=True)
-    tables = compute(data_dir, site, date_from, date_to, epsilon)
+    tables = compute(data_dir, site, date_from, date_to, epsilon, engine, spark_master)
     privacy = None
     if epsilon is not None:
         # An event falls in one row of a table, so a column's rows compose in parallel;

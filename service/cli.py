@@ -201,7 +201,14 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
     tables = build_report(
-        settings.data_dir, site, date_from, date_to, Path(args.out), epsilon=args.epsilon
+        settings.data_dir,
+        site,
+        date_from,
+        date_to,
+        Path(args.out),
+        epsilon=args.epsilon,
+        engine=args.engine,
+        spark_master=args.spark_master,
     )
     audit.record(
         settings.data_dir,
@@ -298,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="directory for the tables and report.html")
     report.add_argument(
         "--epsilon", type=float, help="add differential-privacy noise, epsilon per published count"
+    )
+    report.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="run the aggregates on DuckDB (default) or PySpark",
+    )
+    report.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="with --engine spark: local[N] here, or a cluster URL",
     )
     report.set_defaults(func=cmd_report)
     return parser

@@ -154,3 +154,26 @@ def test_epsilon_adds_noise_and_states_the_budget(
     page = (out / "report.html").read_text()
     assert "ε = 0.5 per count column" in page
     assert f"total budget ε = {privacy['total_epsilon']}" in page
+
+
+def test_spark_engine_agrees_with_duckdb(report: tuple[Path, Path], tmp_path: Path) -> None:
+    data, duckdb_out = report
+    out = tmp_path / "spark"
+    result = run_cli(
+        "report",
+        "--site",
+        "demo",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        str(out),
+        "--engine",
+        "spark",
+        data_dir=data,
+        sites=data.parent / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in TABLES:
+        assert read_csv(out / f"{name}.csv") == read_csv(duckdb_out / f"{name}.csv"), name

@@ -14,7 +14,7 @@ numbered AS (
 ),
 visits AS (
     SELECT visitor_key, visit_no, min(date) AS date, count(*) AS pageviews,
-           epoch(max(received_at) - min(received_at)) AS duration_s,
+           date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,
            arg_min(path, received_at) AS entry_path, arg_max(path, received_at) AS exit_path,
            arg_min(source, received_at) AS source
     FROM numbered GROUP BY visitor_key, visit_no
