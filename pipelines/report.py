@@ -55,6 +55,14 @@ TABLES = (
     "consent_mix",
     "bot_share",
 )
+# (kind, table, label column, value column, title): the charts on the HTML page.
+CHARTS = (
+    ("line", "daily", "date", "pageviews", "Page views per day"),
+    ("bar", "sources", "source", "visits", "Visits by source"),
+    ("bar", "top_pages", "path", "pageviews", "Top pages"),
+    ("bar", "devices", "device", "pageviews", "Devices"),
+    ("bar", "consent_mix", "consent", "events", "Consent mix (denied: counted only)"),
+)
 COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "opens", "clicks", "engagements")
 RATE_OF = {"bounce_rate_pct": "visits", "visit_duration_s": "visits", "click_through_pct": "opens"}
 
@@ -238,38 +246,14 @@ def render_html(
     privacy: Privacy | None = None,
 ) -> str:
     by = {t.name: t for t in tables}
-    daily = by["daily"].rows
     charts = [
         _chart(
-            "line",
-            [str(r["date"]) for r in daily],
-            [r["pageviews"] for r in daily],
-            "Page views per day",
-        ),
-        _chart(
-            "bar",
-            [r["source"] for r in by["sources"].rows],
-            [r["visits"] for r in by["sources"].rows],
-            "Visits by source",
-        ),
-        _chart(
-            "bar",
-            [r["path"] for r in by["top_pages"].rows[:10]],
-            [r["pageviews"] for r in by["top_pages"].rows[:10]],
-            "Top pages",
-        ),
-        _chart(
-            "bar",
-            [r["device"] for r in by["devices"].rows],
-            [r["pageviews"] for r in by["devices"].rows],
-            "Devices",
-        ),
-        _chart(
-            "bar",
-            [r["consent"] for r in by["consent_mix"].rows],
-            [r["events"] for r in by["consent_mix"].rows],
-            "Consent mix (denied: counted only)",
-        ),
+            kind,
+            [str(r[label]) for r in by[table].rows[:10]],
+            [r[value] for r in by[table].rows[:10]],
+            title,
+        )
+        for kind, table, label, value, title in CHARTS
     ]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",

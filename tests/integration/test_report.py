@@ -22,6 +22,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report")
     data = demo_data(root, events=2000, days=3, seed=5)
     out = root / "out"
+    run_report(data, out)
+    return data, out
+
+
+def run_report(data: Path, out: Path, *options: str) -> None:
     result = run_cli(
         "report",
         "--site",
@@ -32,11 +37,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "2100-01-01",
         "--out",
         str(out),
+        *options,
         data_dir=data,
-        sites=root / "sites.toml",
+        sites=data.parent / "sites.toml",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return data, out
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -119,22 +124,7 @@ def test_epsilon_adds_noise_and_states_the_budget(
 ) -> None:
     data, exact_out = report
     out = tmp_path / "noisy"
-    result = run_cli(
-        "report",
-        "--site",
-        "demo",
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-01-01",
-        "--out",
-        str(out),
-        "--epsilon",
-        "0.5",
-        data_dir=data,
-        sites=data.parent / "sites.toml",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_report(data, out, "--epsilon", "0.5")
     same = differ = 0
     for name in TABLES:
         exact, noisy = read_csv(exact_out / f"{name}.csv"), read_csv(out / f"{name}.csv")
@@ -159,21 +149,6 @@ def test_epsilon_adds_noise_and_states_the_budget(
 def test_spark_engine_agrees_with_duckdb(report: tuple[Path, Path], tmp_path: Path) -> None:
     data, duckdb_out = report
     out = tmp_path / "spark"
-    result = run_cli(
-        "report",
-        "--site",
-        "demo",
-        "--from",
-        "2000-01-01",
-        "--to",
-        "2100-01-01",
-        "--out",
-        str(out),
-        "--engine",
-        "spark",
-        data_dir=data,
-        sites=data.parent / "sites.toml",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_report(data, out, "--engine", "spark")
     for name in TABLES:
         assert read_csv(out / f"{name}.csv") == read_csv(duckdb_out / f"{name}.csv"), name
