@@ -34,10 +34,12 @@ from pipelines.lake import (
     partition_dir,
     write_parquet_atomic,
 )
+from pipelines.retention import apply_retention
 from service import metrics
 from service.ingest.spool import claim_abandoned, fsync_dir, ready_segments, spool_dirs
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones
+from service.sites import load_sites
 
 log = logging.getLogger("clearcount.loader")
 
@@ -214,9 +216,6 @@ def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
     marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
     if marker.exists():
         return False
-    from pipelines.retention import apply_retention
-    from service.sites import load_sites
-
     KeyStore(data_dir / "keys").daily_salt(today)  # creating today's salt destroys expired ones
     with lake_lock(data_dir):
         apply_retention(data_dir, load_sites(sites_path), today)

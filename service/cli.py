@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import sys
 import threading
@@ -11,8 +12,22 @@ from types import FrameType
 
 from service import logs
 from service.settings import Settings, add_arguments, from_args
+from service.sites import Site, load_sites
 
 COMMON = ("data_dir", "sites", "log_level")
+
+
+def _site(settings: Settings, site_id: str) -> Site | None:
+    """The configured site, or None after saying on stderr that it does not exist."""
+    site = load_sites(settings.sites).get(site_id)
+    if site is None:
+        print(f"no site {site_id!r} in {settings.sites}", file=sys.stderr)
+    return site
+
+
+def _today(args: argparse.Namespace) -> dt.date:
+    """``--today`` when given (to measure from another date), else today in UTC."""
+    return dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -58,18 +73,15 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     """Accept an erasure like /api/forget does, then complete it at once."""
-    import datetime as dt
 
     from pipelines import audit
     from pipelines.erasure import request_erasure
     from pipelines.load import load_once
     from service.privacy.keys import KeyStore
     from service.privacy.pseudonym import hmac64
-    from service.sites import load_sites
 
-    site = load_sites(settings.sites).get(args.site)
+    site = _site(settings, args.site)
     if site is None:
-        print(f"no site {args.site!r} in {settings.sites}", file=sys.stderr)
         return 2
     keys = KeyStore(settings.keys_dir)
     column, identifier = (
@@ -97,13 +109,11 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
-    import datetime as dt
 
     from pipelines.load import lake_lock
     from pipelines.retention import apply_retention
-    from service.sites import load_sites
 
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    today = _today(args)
     with lake_lock(settings.data_dir):
         report = apply_retention(settings.data_dir, load_sites(settings.sites), today)
     for site, counts in report.items():
@@ -113,12 +123,11 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
-    import datetime as dt
 
     from pipelines import audit
     from service.privacy.keys import KeyStore, fingerprint
 
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    today = _today(args)
     keys = KeyStore(settings.keys_dir)
     salt = keys.daily_salt(today)
     destroyed = keys.destroy_expired_salts(today)
@@ -135,7 +144,6 @@ def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.inventory import render
-    from service.sites import load_sites
 
     print(render(settings.data_dir, load_sites(settings.sites)))
     return 0
@@ -144,7 +152,6 @@ def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Send demo traffic to --url, or to a collector started for the purpose."""
     import dataclasses
-    import datetime as dt
     import subprocess
     import time
 
@@ -152,7 +159,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     from pipelines.demo import run_demo
     from service.serve import prepare
-    from service.sites import ensure_sites_file, load_sites
+    from service.sites import ensure_sites_file
 
     ensure_sites_file(settings.sites)
     sites = load_sites(settings.sites)
@@ -188,16 +195,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    import datetime as dt
     from pathlib import Path
 
     from pipelines import audit
     from pipelines.report import build_report
-    from service.sites import load_sites
 
-    site = load_sites(settings.sites).get(args.site)
+    site = _site(settings, args.site)
     if site is None:
-        print(f"no site {args.site!r} in {settings.sites}", file=sys.stderr)
         return 2
     date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
     tables = build_report(

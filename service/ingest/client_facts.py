@@ -6,6 +6,9 @@ its country or hashing it once per event would be 20 times the work.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import iptocc
 
 from service.ingest.event import Client
@@ -69,3 +72,15 @@ def stable_key(client: Client, secret: bytes, identifier: str) -> int:
         client.memo[memo_key] = hmac64(secret, identifier)
     key: int = client.memo[memo_key]
     return key
+
+
+def salt_day(client: Client, today: Callable[[], dt.date]) -> dt.date:
+    """The day whose salt hashes this client: its own, unless a backfilled day older than
+    yesterday, whose salt is destroyed for good (then today's). Once per request and day."""
+    day = client.received_at.date()
+    memo_key = ("salt_day", day)
+    if memo_key not in client.memo:
+        now = today()
+        client.memo[memo_key] = day if day >= now - dt.timedelta(days=1) else now
+    chosen: dt.date = client.memo[memo_key]
+    return chosen

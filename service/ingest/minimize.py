@@ -12,7 +12,6 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +19,13 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from service.ingest.client_facts import daily_key, network_prefix, scrubbed_url, stable_key
+from service.ingest.client_facts import (
+    daily_key,
+    network_prefix,
+    salt_day,
+    scrubbed_url,
+    stable_key,
+)
 from service.ingest.event import Context, Dropped, DropReason, Event, Target
 from service.privacy.scrub import REDACTED, redact_text, scrub_url
 from service.privacy.tombstones import tombstone_name
@@ -80,9 +85,7 @@ def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str 
     assert event.site
     assert event.consent
     f, client, site = event.fields, event.client, event.site
-    day, today = client.received_at.date(), ctx.clock().date()
-    # Backfilled events older than yesterday hash with today's salt: theirs is destroyed for good.
-    salt = ctx.keys.daily_salt(day if day >= today - dt.timedelta(days=1) else today)
+    salt = ctx.keys.daily_salt(salt_day(client, lambda: ctx.clock().date()))
     if event.consent.state != "granted":
         return daily_key(client, site.id, salt), None, None
     secret = ctx.keys.site_secret(site.id)
