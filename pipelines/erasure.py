@@ -2,10 +2,12 @@
 
 A request is made durable first (``pending/``), together with a tombstone
 that makes the collector and the loader drop the pseudonym's later events.
-Processing then rewrites each affected Parquet file under its own name (a
-reader sees the old file or the new one, never a missing or half-written
-one), writes a receipt that holds no identifier, and deletes the request:
-from then on no byte under the data directory holds the pseudonym.
+Processing then rewrites each affected partition without the pseudonym's
+rows, as new files that replace the old ones in one commit (readers see the
+old files or the new ones, never both or neither: pipelines/commit.py). Once
+the replaced files are deleted it writes a receipt that holds no identifier
+and deletes the request: from then on no byte under the data directory holds
+the pseudonym.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import audit
-from pipelines.lake import write_parquet_atomic
+from pipelines.commit import LakeChange, changing, superseded_files
+from pipelines.compact import num_rows, partitions, rewrite, small_files
 from service.ingest.spool import fsync_dir
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones, tombstone_name
@@ -102,18 +105,11 @@ def pending_requests(data_dir: Path) -> list[tuple[Path, ErasureRequest]]:
     return out
 
 
-def erase_from_file(path: Path, column: str, key: int) -> int:
-    """Rewrite one Parquet file without the pseudonym's rows; the number removed."""
+def _holds(path: Path, column: str, key: int) -> bool:
     if column not in pq.read_schema(path).names:
-        return 0
+        return False
     keys = pq.read_table(path, columns=[column])[column]
-    hits = pc.sum(pc.equal(keys, pa.scalar(key, pa.int64()))).as_py() or 0
-    if not hits:
-        return 0
-    table = pq.read_table(path)
-    keep = pc.invert(pc.fill_null(pc.equal(table[column], pa.scalar(key, pa.int64())), False))
-    write_parquet_atomic(table.filter(keep), path)
-    return int(hits)
+    return bool(pc.any(pc.equal(keys, pa.scalar(key, pa.int64()))).as_py())
 
 
 def erase_from_failed_lines(failed_dir: Path, request: ErasureRequest) -> int:
@@ -132,19 +128,33 @@ def erase_from_failed_lines(failed_dir: Path, request: ErasureRequest) -> int:
     return removed
 
 
-def process_request(lake: Path, request: ErasureRequest) -> dict[str, Any]:
-    """Search every erasable table of the site; what was searched and removed, no identifier."""
+def process_request(data_dir: Path, change: LakeChange, request: ErasureRequest) -> dict[str, Any]:
+    """Rewrite each partition holding the pseudonym without its rows, merging the
+    partition's small files on the way; what was searched and removed, no identifier."""
     removed: dict[str, int] = {}
     files_searched = files_rewritten = 0
+    replaced: list[str] = []
+    lake = data_dir / "lake"
+
+    def keep(rows: pa.Table) -> pa.Table:
+        hit = pc.fill_null(
+            pc.equal(rows[request.column], pa.scalar(request.key, pa.int64())), False
+        )
+        return rows.filter(pc.invert(hit))
+
     for table, columns in ERASABLE.items():
         if request.column not in columns:
             continue
-        for path in sorted((lake / table / f"site={request.site}").glob("*/*.parquet")):
-            files_searched += 1
-            n = erase_from_file(path, request.column, request.key)
-            if n:
-                files_rewritten += 1
-                removed[table] = removed.get(table, 0) + n
+        for _, _, files in partitions(data_dir, table, request.site, include_in_flight=True):
+            files_searched += len(files)
+            affected = [f for f in files if _holds(f, request.column, request.key)]
+            if not affected:
+                continue
+            targets = sorted(set(affected) | set(small_files(files)))
+            before = sum(num_rows(f) for f in targets)
+            removed[table] = removed.get(table, 0) + before - rewrite(change, targets, keep)
+            files_rewritten += len(affected)
+            replaced += [str(f.relative_to(lake)) for f in targets]
     return {
         "request_id": request.id,
         "site": request.site,
@@ -154,25 +164,54 @@ def process_request(lake: Path, request: ErasureRequest) -> dict[str, Any]:
         "files_rewritten": files_rewritten,
         "rows_removed": removed,
         "requested_at": request.requested_at,
-        "completed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "spool": "events not yet loaded are dropped by the loader while the tombstone lasts",
+        "replaced": replaced,
     }
 
 
+def _result_path(request_path: Path) -> Path:
+    return request_path.with_suffix(".result")
+
+
 def process_pending(data_dir: Path) -> list[dict[str, Any]]:
-    """Complete every accepted request; the caller holds the lake lock and has drained the spool."""
+    """Carry every accepted request forward; the receipts of those now complete.
+
+    The caller holds the lake lock and has drained the spool. The rewrite is
+    committed at once, so readers stop seeing the rows; a request completes
+    when the files it replaced are deleted too (pipelines/commit.py), on this
+    call or a later one. What each rewrite removed is kept beside the request,
+    so a restart between commit and completion still reports it.
+    """
+    requests = pending_requests(data_dir)
+    if not requests:
+        return []
+    results: list[tuple[Path, ErasureRequest, dict[str, Any]]] = []
+    for path, request in requests:
+        with changing(data_dir) as change:
+            result = process_request(data_dir, change, request)
+            result["set_aside_spool_lines_removed"] = erase_from_failed_lines(
+                data_dir / "spool" / "failed", request
+            )
+            stored = _result_path(path)
+            if not result["files_rewritten"] and stored.exists():
+                result = orjson.loads(stored.read_bytes())  # rewritten before a restart
+            else:
+                _write_durably(stored, orjson.dumps(result))
+        results.append((path, request, result))
+    lake = data_dir / "lake"
+    if any(
+        lake / name in set(superseded_files(lake)) for _, _, r in results for name in r["replaced"]
+    ):
+        return []
     receipts = []
     receipts_dir = erasure_dir(data_dir) / "receipts"
-    for path, request in pending_requests(data_dir):
-        receipt = process_request(data_dir / "lake", request)
-        receipt["set_aside_spool_lines_removed"] = erase_from_failed_lines(
-            data_dir / "spool" / "failed", request
+    receipts_dir.mkdir(parents=True, exist_ok=True)
+    for path, request, result in results:
+        receipt = {k: v for k, v in result.items() if k != "replaced"}
+        receipt["completed_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        _write_durably(
+            receipts_dir / f"{request.id}.json", orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
         )
-        receipts_dir.mkdir(parents=True, exist_ok=True)
-        (receipts_dir / f"{request.id}.json").write_bytes(
-            orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
-        )
-        fsync_dir(receipts_dir)
         audit.record(
             data_dir,
             "erasure",
@@ -182,9 +221,22 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
             rows_removed=receipt["rows_removed"],
         )
         path.unlink()
+        _result_path(path).unlink(missing_ok=True)
         fsync_dir(path.parent)
         receipts.append(receipt)
     return receipts
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def drop_tombstoned(

@@ -13,26 +13,22 @@ from typing import Any
 import duckdb
 import orjson
 
-from pipelines.lake import table_glob
+from pipelines.lake import open_views
 from service.ingest.spool import iter_segments
 
 TABLES = ("events", "quarantine")
 
 
-def _lake_rows(lake: Path, table: str, site: str, key: int) -> list[dict[str, Any]]:
-    glob = table_glob(lake, table)
-    con = duckdb.connect()
-    try:
-        cursor = con.execute(
-            "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true, "
-            "hive_types = {'site': VARCHAR, 'date': DATE}) WHERE site = ? AND visitor_key = ? "
-            "ORDER BY received_at",
-            [glob, site, key],
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+def _lake_rows(
+    con: duckdb.DuckDBPyConnection, table: str, site: str, key: int
+) -> list[dict[str, Any]]:
+    # The table name comes from TABLES, never from the request.
+    cursor = con.execute(
+        f"SELECT * FROM {table} WHERE site = ? AND visitor_key = ? ORDER BY received_at",  # noqa: S608
+        [site, key],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _spool_rows(spool_dir: Path, site: str, key: int) -> list[dict[str, Any]]:
@@ -61,9 +57,13 @@ def _spool_rows(spool_dir: Path, site: str, key: int) -> list[dict[str, Any]]:
 def export_visitor(data_dir: Path, site: str, key: int) -> list[dict[str, Any]]:
     """The visitor's rows as an analyst sees them, loaded first, then still spooled."""
     rows: list[dict[str, Any]] = []
-    for table in TABLES:
-        for row in _lake_rows(data_dir / "lake", table, site, key):
-            row["table"] = table
-            rows.append(row)
+    con = open_views(data_dir)
+    try:
+        for table in TABLES:
+            for row in _lake_rows(con, table, site, key):
+                row["table"] = table
+                rows.append(row)
+    finally:
+        con.close()
     rows.extend(_spool_rows(data_dir / "spool", site, key))
     return rows

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.commit import ensure_hidden_lists, hidden_path
 from service.ingest.spool import fsync_dir
 
 log = logging.getLogger("clearcount.lake")
@@ -124,10 +125,12 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
 
 
 def ensure_schema_files(lake: Path) -> None:
+    """Each table's zero-row schema file and (empty) hidden list, which the views need."""
     for table, schema in SCHEMAS.items():
         path = partition_dir(lake, table, *SCHEMA_PARTITION) / "schema.parquet"
         if not path.exists():
             write_parquet_atomic(schema.empty_table(), path)
+    ensure_hidden_lists(lake, SCHEMAS)
 
 
 def table_glob(lake: Path, table: str) -> str:
@@ -138,11 +141,19 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def hidden_sql(lake: Path, table: str) -> str:
+    return (
+        f"read_csv({_quote(str(hidden_path(lake.resolve(), table)))}, header = true, "
+        "auto_detect = false, columns = {'file': 'VARCHAR', 'state': 'VARCHAR', 'since': 'DOUBLE'})"
+    )
+
+
 def view_sql(lake: Path) -> str:
     """The views' DDL. DuckDB binds no parameters in DDL, so paths are quoted literals."""
     sql = (SQL_DIR / "views.sql").read_text(encoding="utf-8")
     for table in SCHEMAS:
         sql = sql.replace(f"{{{table}_glob}}", _quote(table_glob(lake, table)))
+        sql = sql.replace(f"{{{table}_hidden}}", hidden_sql(lake, table))
     return sql
 
 
@@ -164,3 +175,12 @@ def ensure_views(data_dir: Path) -> bool:
     finally:
         con.close()
     return True
+
+
+def open_views(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the views: how every reader, ours included, sees the lake.
+
+    Holding ``clearcount.duckdb`` open is what tells lake writers that a reader
+    may be mid-query (pipelines/commit.py).
+    """
+    return duckdb.connect(str(data_dir / "clearcount.duckdb"), read_only=True)

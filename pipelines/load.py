@@ -8,11 +8,8 @@ the same file names with the same rows: nothing lost, nothing twice.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import json as pa_json
 
-from pipelines.erasure import drop_tombstoned, process_pending, tombstones_of
+from pipelines.commit import changing, collect_garbage, lake_lock, settle, superseded_files
+from pipelines.compact import compact, record
+from pipelines.erasure import drop_tombstoned, pending_requests, process_pending, tombstones_of
 from pipelines.lake import (
     SCHEMAS,
     SPOOL_SCHEMA,
@@ -42,18 +41,6 @@ from service.privacy.tombstones import Tombstones
 from service.sites import load_sites
 
 log = logging.getLogger("clearcount.loader")
-
-
-@contextlib.contextmanager
-def lake_lock(data_dir: Path) -> Iterator[None]:
-    """One writer of the lake at a time: loaders, erasure, retention and compaction."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / ".lake.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -181,8 +168,13 @@ def load_segment(
     return stats
 
 
-def load_once(data_dir: Path) -> LoadStats:
-    """Drain every closed (or abandoned) segment into the lake."""
+def load_once(data_dir: Path, *, wait: bool = True) -> LoadStats:
+    """Drain every closed (or abandoned) segment into the lake, and carry erasures on.
+
+    With ``wait`` (one-shot commands) it returns once erasures are complete,
+    replaced files deleted; ``follow`` does not wait, and completes them on
+    later rounds.
+    """
     spool_dir, lake = data_dir / "spool", data_dir / "lake"
     total = LoadStats()
     keys, tombstones = KeyStore(data_dir / "keys"), tombstones_of(data_dir)
@@ -199,6 +191,11 @@ def load_once(data_dir: Path) -> LoadStats:
                 metrics.ROWS_LOADED.labels(table).inc(n)
         # Erasures last: everything spooled before the request is in the lake by now.
         total.erasures = process_pending(data_dir)
+        collect_garbage(data_dir)
+    if wait and (pending_requests(data_dir) or superseded_files(lake)):
+        settle(data_dir)
+        with lake_lock(data_dir):
+            total.erasures += process_pending(data_dir)
     if total.segments:
         log.info(
             "loaded",
@@ -212,13 +209,19 @@ def load_once(data_dir: Path) -> LoadStats:
 
 
 def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
-    """Retention and salt rotation once per UTC day; a marker file records the day done."""
+    """Retention, compaction and salt rotation once per UTC day; a marker file records
+    the day done. Replaced files are deleted by later rounds, as readers allow."""
     marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
     if marker.exists():
         return False
     KeyStore(data_dir / "keys").daily_salt(today)  # creating today's salt destroys expired ones
     with lake_lock(data_dir):
-        apply_retention(data_dir, load_sites(sites_path), today)
+        with changing(data_dir) as change:
+            apply_retention(data_dir, load_sites(sites_path), today, change)
+        with changing(data_dir) as change:
+            compacted = compact(data_dir, change)
+        if compacted:
+            record(data_dir, compacted, actor="loader")
     marker.parent.mkdir(parents=True, exist_ok=True)
     for old in marker.parent.glob("maintenance-*"):
         old.unlink()
@@ -236,10 +239,10 @@ def follow(
     """
     while not stop.is_set():
         try:
-            load_once(data_dir)
+            load_once(data_dir, wait=False)
             if sites_path is not None:
                 daily_maintenance(data_dir, sites_path, dt.datetime.now(dt.UTC).date())
         except OSError:
             log.exception("load failed; retrying")
         stop.wait(interval_s)
-    load_once(data_dir)
+    load_once(data_dir, wait=False)

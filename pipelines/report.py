@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import matplotlib
 
 matplotlib.use("Agg")
@@ -31,7 +30,7 @@ import matplotlib.pyplot as plt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lake import SQL_DIR, view_sql
+from pipelines.lake import SQL_DIR, open_views
 from service.sites import Site
 
 REPORT_SQL = SQL_DIR / "report"
@@ -153,9 +152,8 @@ def queries() -> dict[str, str]:
 def duckdb_rows(
     data_dir: Path, site: str, date_from: dt.date, date_to: dt.date
 ) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
-    con = duckdb.connect()
+    con = open_views(data_dir)
     try:
-        con.execute(view_sql(data_dir / "lake"))
         out = {}
         for name, sql in queries().items():
             cursor = con.execute(sql, {"site": site, "date_from": date_from, "date_to": date_to})

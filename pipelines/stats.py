@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from pipelines.lake import SQL_DIR, table_glob
+from pipelines.lake import SQL_DIR, open_views
 from service.sites import Site
 
 PROPERTIES = (
@@ -95,13 +93,12 @@ def _run(lake: Path, query: Query, final_sql: str) -> list[dict[str, Any]]:
     filters = "".join(f" AND {name} = $f{i}" for i, (name, _) in enumerate(query.filters))
     sql = sessions.replace("$filters", filters) + "\n" + final_sql
     params: dict[str, Any] = {
-        "glob": table_glob(lake, "events"),
         "site": query.site.id,
         "date_from": query.date_from,
         "date_to": query.date_to,
     }
     params.update({f"f{i}": value for i, (_, value) in enumerate(query.filters)})
-    con = duckdb.connect()
+    con = open_views(lake.parent)
     try:
         cursor = con.execute(sql, params)
         names = [d[0] for d in cursor.description]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import signal
 import sys
 import threading
@@ -109,16 +110,39 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
-
-    from pipelines.load import lake_lock
+    from pipelines.commit import changing, lake_lock, settle
     from pipelines.retention import apply_retention
 
     today = _today(args)
-    with lake_lock(settings.data_dir):
-        report = apply_retention(settings.data_dir, load_sites(settings.sites), today)
+    with lake_lock(settings.data_dir), changing(settings.data_dir) as change:
+        report = apply_retention(settings.data_dir, load_sites(settings.sites), today, change)
+    settle(settings.data_dir)
     for site, counts in report.items():
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to do"
         print(f"{site}: {summary}")
+    return 0
+
+
+def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
+    """Merge small Parquet files per partition; returns once the replaced files are gone."""
+    from pipelines.commit import changing, lake_lock, settle
+    from pipelines.compact import compact, record
+    from pipelines.lake import ensure_schema_files
+
+    if args.site and _site(settings, args.site) is None:
+        return 2
+    with lake_lock(settings.data_dir):
+        ensure_schema_files(settings.data_dir / "lake")
+        with changing(settings.data_dir) as change:
+            counts = compact(settings.data_dir, change, args.site)
+    settle(settings.data_dir)
+    record(settings.data_dir, counts, actor="cli")
+    print(
+        f"compacted {counts['partitions']} partition(s): {counts['files_merged']} file(s) "
+        f"into {counts['files_written']}, {counts['rows']} row(s) unchanged"
+        if counts
+        else "nothing to compact"
+    )
     return 0
 
 
@@ -144,7 +168,9 @@ def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.inventory import render
+    from pipelines.lake import ensure_views
 
+    ensure_views(settings.data_dir)
     print(render(settings.data_dir, load_sites(settings.sites)))
     return 0
 
@@ -198,12 +224,14 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipelines import audit
+    from pipelines.lake import ensure_views
     from pipelines.report import build_report
 
     site = _site(settings, args.site)
     if site is None:
         return 2
     date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
+    ensure_views(settings.data_dir)
     tables = build_report(
         settings.data_dir,
         site,
@@ -252,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
             "spool_max_bytes",
             "load_interval_s",
             "max_loader_lag_s",
+            "reader_grace_s",
             "demo",
             "backfill",
         ),
@@ -259,12 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     load = sub.add_parser("load", help="drain the spool into the lake once")
-    add_arguments(load, (*COMMON, "load_interval_s"))
+    add_arguments(load, (*COMMON, "load_interval_s", "reader_grace_s"))
     load.add_argument("--follow", action="store_true", help="keep loading until stopped")
     load.set_defaults(func=cmd_load)
 
     erase = sub.add_parser("erase", help="erase one visitor's or user's rows everywhere")
-    add_arguments(erase, COMMON)
+    add_arguments(erase, (*COMMON, "reader_grace_s"))
     erase.add_argument("--site", required=True, help="the site id")
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--visitor-id", help="the beacon's visitor_id (granted consent)")
@@ -272,9 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     erase.set_defaults(func=cmd_erase)
 
     retention = sub.add_parser("retention", help="apply retention_days and pseudonym_days")
-    add_arguments(retention, COMMON)
+    add_arguments(retention, (*COMMON, "reader_grace_s"))
     retention.add_argument("--today", help="the date to measure ages from (default: today, UTC)")
     retention.set_defaults(func=cmd_retention)
+
+    compact = sub.add_parser("compact", help="merge small Parquet files per partition")
+    add_arguments(compact, (*COMMON, "reader_grace_s"))
+    compact.add_argument("--site", help="only this site (default: every site)")
+    compact.set_defaults(func=cmd_compact)
 
     rotate = sub.add_parser("rotate-salts", help="create today's salt, destroy expired ones")
     add_arguments(rotate, COMMON)
@@ -328,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = from_args(args)
+    # Lake writers read the grace from the environment, wherever they run (pipelines/commit.py).
+    os.environ["CLEARCOUNT_READER_GRACE_S"] = str(settings.reader_grace_s)
     logs.configure(settings.log_level)
     func: Command = args.func
     return func(settings, args)

@@ -69,6 +69,12 @@ class Settings:
         "CLEARCOUNT_MAX_LOADER_LAG_S",
         "/readyz answers 503 when the oldest closed segment waits longer than this",
     )
+    reader_grace_s: float = _setting(
+        300.0,
+        "CLEARCOUNT_READER_GRACE_S",
+        "seconds files replaced by erasure, retention or compaction wait for open readers "
+        "of clearcount.duckdb before they are deleted anyway (deleted at once when none is open)",
+    )
     backfill: bool = _setting(
         False,
         "CLEARCOUNT_BACKFILL",

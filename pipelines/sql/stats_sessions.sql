@@ -4,8 +4,7 @@
 WITH views AS (
     SELECT visitor_key, received_at, date, path, source, referrer_host, country, browser, os,
            device, utm_source, utm_medium, utm_campaign
-    FROM read_parquet($glob, hive_partitioning = true, union_by_name = true,
-                      hive_types = {'site': VARCHAR, 'date': DATE})
+    FROM events
     WHERE site = $site AND date BETWEEN $date_from AND $date_to AND type = 'pageview'
       $filters
 ),

@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from pipelines.commit import changing, lake_lock, settle
 from pipelines.lake import ensure_views
-from pipelines.load import lake_lock, load_once
+from pipelines.load import load_once
 from pipelines.retention import apply_retention
 from service.ingest.spool import SpoolWriter
 from tests.conftest import make_site
@@ -49,8 +50,9 @@ def test_old_days_are_deleted_and_old_pseudonyms_nulled(tmp_path: Path) -> None:
     writer.close()
     load_once(tmp_path)
     site = make_site(retention_days=395, pseudonym_days=90)
-    with lake_lock(tmp_path):
-        report = apply_retention(tmp_path, {"shop": site}, TODAY)
+    with lake_lock(tmp_path), changing(tmp_path) as change:
+        report = apply_retention(tmp_path, {"shop": site}, TODAY, change)
+    settle(tmp_path)
     ensure_views(tmp_path)
     con = duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
     result = con.execute(
@@ -69,3 +71,8 @@ def test_old_days_are_deleted_and_old_pseudonyms_nulled(tmp_path: Path) -> None:
     assert report["shop"]["events_rows_deleted"] == 6
     assert report["shop"]["events_pseudonyms_nulled"] == 3
     assert (tmp_path / "audit.jsonl").read_text().count('"action":"retention"') == 1
+    events = tmp_path / "lake" / "events" / "site=shop"
+    expired = (TODAY - dt.timedelta(days=400)).isoformat()
+    assert not (events / f"date={expired}").exists()  # no byte of it left, nor its directory
+    stripped = (TODAY - dt.timedelta(days=100)).isoformat()
+    assert [p.name[:2] for p in (events / f"date={stripped}").glob("*.parquet")] == ["c-"]
