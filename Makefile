@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.report
+	$(BIN)/python -m benchmarks.compact
 
 # Debian packages the tests drive; installed only when missing.
 system-test-deps:

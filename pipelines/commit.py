@@ -122,7 +122,7 @@ def readers_present(data_dir: Path) -> bool:
         return False
     try:
         probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-        kind = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
+        kind: int = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
         return kind != fcntl.F_UNLCK
     finally:
         os.close(fd)

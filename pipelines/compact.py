@@ -53,7 +53,7 @@ def partitions(
 
 
 def num_rows(path: Path) -> int:
-    return pq.read_metadata(path).num_rows
+    return int(pq.read_metadata(path).num_rows)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 import duckdb
@@ -183,4 +184,13 @@ def open_views(data_dir: Path) -> duckdb.DuckDBPyConnection:
     Holding ``clearcount.duckdb`` open is what tells lake writers that a reader
     may be mid-query (pipelines/commit.py).
     """
-    return duckdb.connect(str(data_dir / "clearcount.duckdb"), read_only=True)
+    path = str(data_dir / "clearcount.duckdb")
+    for _ in range(40):
+        try:
+            return duckdb.connect(path, read_only=True)
+        except duckdb.IOException as exc:
+            # ensure_views holds the file for writing for a few milliseconds at start-up.
+            if "lock" not in str(exc):
+                raise
+            time.sleep(0.05)
+    return duckdb.connect(path, read_only=True)

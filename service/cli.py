@@ -170,7 +170,8 @@ def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
     from pipelines.inventory import render
     from pipelines.lake import ensure_views
 
-    ensure_views(settings.data_dir)
+    if not settings.duckdb_path.exists():
+        ensure_views(settings.data_dir)
     print(render(settings.data_dir, load_sites(settings.sites)))
     return 0
 
@@ -231,7 +232,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     if site is None:
         return 2
     date_from, date_to = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
-    ensure_views(settings.data_dir)
+    if not settings.duckdb_path.exists():
+        ensure_views(settings.data_dir)
     tables = build_report(
         settings.data_dir,
         site,

@@ -29,7 +29,7 @@ from pipelines.commit import (
 from pipelines.compact import compact
 from pipelines.erasure import process_pending, request_erasure
 from pipelines.lake import ensure_views
-from pipelines.load import load_once
+from pipelines.load import daily_maintenance, load_once
 from service.ingest.spool import SpoolWriter
 from service.privacy.keys import KeyStore
 
@@ -241,3 +241,18 @@ def test_a_reader_holding_the_views_open_never_errors_while_files_are_rewritten(
     assert remaining == (0,)
     assert len(event_files(tmp_path)) == 4  # shop's two days and blog's, one file each
     assert os.listdir(tmp_path / "erasure" / "pending") == []
+
+
+def test_daily_maintenance_compacts_once_a_day(tmp_path: Path) -> None:
+    small_lake(tmp_path, batches=3)
+    sites = tmp_path / "sites.toml"
+    sites.write_text('[sites.shop]\norigins = ["https://shop.example"]\n', encoding="utf-8")
+    today = dt.date(2026, 11, 24)
+    assert daily_maintenance(tmp_path, sites, today)
+    settle(tmp_path)
+    assert len(event_files(tmp_path)) == 2
+    assert '"action":"compaction"' in (tmp_path / "audit.jsonl").read_text()
+    spool_rows(tmp_path, 9)
+    load_once(tmp_path)
+    assert not daily_maintenance(tmp_path, sites, today)  # done for the day
+    assert len(event_files(tmp_path)) == 4
