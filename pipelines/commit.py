@@ -22,6 +22,7 @@ import contextlib
 import csv
 import fcntl
 import io
+import logging
 import os
 import secrets
 import struct
@@ -30,7 +31,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.ingest.spool import fsync_dir
+from service.ingest.spool import fsync_dir, fsync_path
+
+log = logging.getLogger("clearcount.commit")
 
 HIDDEN_FILE = "_hidden.csv"
 HIDDEN_HEADER = ("file", "state", "since")
@@ -128,14 +131,6 @@ def readers_present(data_dir: Path) -> bool:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class LakeChange:
     """New files and the files they replace, made visible together by ``commit``.
@@ -192,7 +187,7 @@ class LakeChange:
             for table in {t for t, _ in new_names}:
                 write_hidden(lake, table, by_table[table])
         for tmp, final in self.added:
-            fsync_file(tmp)
+            fsync_path(tmp)
             os.rename(tmp, final)
         for directory in {final.parent for _, final in self.added}:
             fsync_dir(directory)
@@ -253,11 +248,18 @@ def changing(data_dir: Path) -> Iterator[LakeChange]:
 def settle(data_dir: Path, poll_s: float = 0.5) -> None:
     """Return once every replaced file is deleted: when readers close the DuckDB file,
     or after the grace. Takes the lake lock only for each pass, so loading goes on."""
+    told = False
     while True:
         with lake_lock(data_dir):
             collect_garbage(data_dir)
             if not superseded_files(data_dir / "lake"):
                 return
+        if not told:
+            log.info(
+                "replaced files wait for readers of clearcount.duckdb to close",
+                extra={"at_most_s": reader_grace()},
+            )
+            told = True
         time.sleep(poll_s)
 
 

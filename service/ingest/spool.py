@@ -30,12 +30,16 @@ class SpoolUnavailable(Exception):
     """The spool cannot make records durable now; the client should retry (503)."""
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (what makes a rename durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+fsync_dir = fsync_path
 
 
 def spool_dirs(spool_dir: Path) -> tuple[Path, Path, Path]:

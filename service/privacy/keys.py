@@ -18,6 +18,8 @@ import secrets
 import threading
 from pathlib import Path
 
+from service.ingest.spool import fsync_dir
+
 KEY_BYTES = 32
 _SALT_NAME = re.compile(r"^salt-(\d{4}-\d{2}-\d{2})\.bin$")
 
@@ -45,16 +47,8 @@ def _read_or_create(path: Path) -> bytes:
         pass
     finally:
         tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path.read_bytes()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class KeyStore:
@@ -112,7 +106,7 @@ class KeyStore:
                     path.unlink()
                 destroyed.append(dt.date.fromisoformat(match.group(1)))
         if destroyed:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         return sorted(destroyed)
 
     def salt_days(self) -> list[dt.date]:
