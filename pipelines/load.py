@@ -2,8 +2,9 @@
 
 Each (segment, table, site, date) becomes one file with a name derived from
 the segment, written atomically; only then is the segment deleted. A crash
-between the two leaves the segment in ready/, and loading it again rewrites
-the same file names with the same rows: nothing lost, nothing twice.
+between the two leaves the segment in ready/, and loading it again writes
+the files still missing (a file exists whole or not at all): nothing lost,
+nothing twice, and no file changes under a reader.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def load_segment(
         records, stats.erased = drop_tombstoned(records, *erased)
     for table, site, date, rows in partitions(records):
         path = partition_dir(lake, table, site, date) / f"part-{segment.stem}.parquet"
-        write_parquet_atomic(rows, path)
+        if not path.exists():  # else written whole before a crash: never rewrite a file in place
+            write_parquet_atomic(rows, path)
         stats.rows[table] += rows.num_rows
     if bad:
         _quarantine_segment(segment, failed_dir, bad)

@@ -124,11 +124,14 @@ def test_crash_between_parquet_write_and_segment_delete_loads_once(tmp_path: Pat
     (segment,) = ready_segments(tmp_path / "spool")
     copy = segment.read_bytes()
     load_segment(segment, tmp_path / "lake", tmp_path / "spool" / "failed")
+    (written,) = (tmp_path / "lake" / "events").glob("site=*/*/part-*.parquet")
+    inode = written.stat().st_ino
     segment.write_bytes(copy)  # as if the process died before the unlink
     load_once(tmp_path)
     ids = lake_ids(tmp_path)
     assert len(ids) == 50
     assert len(set(ids)) == 50
+    assert written.stat().st_ino == inode  # kept, not rewritten under a reader
 
 
 def test_write_failure_raises_spool_unavailable_and_leaves_no_torn_line(
