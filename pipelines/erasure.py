@@ -199,9 +199,8 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
                 _write_durably(stored, orjson.dumps(result))
         results.append((path, request, result))
     lake = data_dir / "lake"
-    if any(
-        lake / name in set(superseded_files(lake)) for _, _, r in results for name in r["replaced"]
-    ):
+    waiting = set(superseded_files(lake))
+    if any(lake / name in waiting for _, _, r in results for name in r["replaced"]):
         return []
     receipts = []
     receipts_dir = erasure_dir(data_dir) / "receipts"
