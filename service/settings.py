@@ -70,7 +70,7 @@ class Settings:
         "/readyz answers 503 when the oldest closed segment waits longer than this",
     )
     reader_grace_s: float = _setting(
-        300.0,
+        30.0,
         "CLEARCOUNT_READER_GRACE_S",
         "seconds files replaced by erasure, retention or compaction wait for open readers "
         "of clearcount.duckdb before they are deleted anyway (deleted at once when none is open)",

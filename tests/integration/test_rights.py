@@ -181,7 +181,8 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
     visitor and ``clearcount compact`` merges every partition: no error, other visitors'
     rows never duplicated or missing, the erased rows gone at once; the replaced files
     are deleted when the reader closes, and only then is the erasure receipted."""
-    server = Server(tmp_path).start()
+    # A grace longer than the test: only the reader closing can free the replaced files.
+    server = Server(tmp_path, {"CLEARCOUNT_READER_GRACE_S": "600"}).start()
     compactor = None
     try:
         for batch in range(6):  # several loads: several small files per partition

@@ -193,11 +193,12 @@ def test_replaced_files_wait_for_open_readers_then_for_the_grace(
 
 
 def test_a_reader_holding_the_views_open_never_errors_while_files_are_rewritten(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Compaction and erasure rewrite every partition while a reader queries in a loop:
     no error, other visitors' rows never duplicated or missing, the erased visitor's
     rows gone all at once; their bytes go once the reader closes."""
+    monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "600")  # only the reader closing frees files
     small_lake(tmp_path)
     keys = KeyStore(tmp_path / "keys")
     reader = start_reader(tmp_path, 60)
