@@ -176,7 +176,13 @@ def compute(
     if engine == "spark":
         from pipelines.report_spark import spark_rows
 
-        raw = spark_rows(data_dir, site.id, date_from, date_to, queries(), spark_master)
+        # Spark lists the live files itself; holding the views open meanwhile tells lake
+        # writers a reader is at work, so no file it listed is deleted under it.
+        holder = open_views(data_dir)
+        try:
+            raw = spark_rows(data_dir, site.id, date_from, date_to, queries(), spark_master)
+        finally:
+            holder.close()
     elif engine == "duckdb":
         raw = duckdb_rows(data_dir, site.id, date_from, date_to)
     else:
