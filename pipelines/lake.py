@@ -138,19 +138,12 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def hidden_sql(lake: Path, table: str) -> str:
-    return (
-        f"read_csv({_quote(str(hidden_path(lake.resolve(), table)))}, header = true, "
-        "auto_detect = false, columns = {'file': 'VARCHAR', 'state': 'VARCHAR', 'since': 'DOUBLE'})"
-    )
-
-
 def view_sql(lake: Path) -> str:
     """The views' DDL. DuckDB binds no parameters in DDL, so paths are quoted literals."""
     sql = (SQL_DIR / "views.sql").read_text(encoding="utf-8")
     for table in SCHEMAS:
         sql = sql.replace(f"{{{table}_glob}}", _quote(table_glob(lake, table)))
-        sql = sql.replace(f"{{{table}_hidden}}", hidden_sql(lake, table))
+        sql = sql.replace(f"{{{table}_hidden}}", _quote(str(hidden_path(lake.resolve(), table))))
     return sql
 
 
