@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.ingest.spool import fsync_dir, fsync_path
+from service.ingest.spool import fsync_dir, fsync_path, write_durably
 
 log = logging.getLogger("clearcount.commit")
 
@@ -81,15 +81,7 @@ def write_hidden(lake: Path, table: str, entries: Iterable[Hidden]) -> None:
     writer.writerow(HIDDEN_HEADER)
     for e in entries:
         writer.writerow((e.file, e.state, f"{e.since:.3f}"))
-    tmp = path.with_name(f".{HIDDEN_FILE}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, out.getvalue().encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_durably(path, out.getvalue().encode(), 0o644)
 
 
 def ensure_hidden_lists(lake: Path, tables: Iterable[str]) -> None:

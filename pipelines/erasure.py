@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from pipelines import audit
 from pipelines.commit import LakeChange, changing, superseded_files
 from pipelines.compact import num_rows, partitions, rewrite, small_files
-from service.ingest.spool import fsync_dir
+from service.ingest.spool import fsync_dir, write_durably
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones, tombstone_name
 
@@ -83,15 +83,7 @@ def request_erasure(
     )
     pending = erasure_dir(data_dir) / "pending"
     pending.mkdir(parents=True, exist_ok=True)
-    tmp = pending / f".{request.id}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, orjson.dumps(request.__dict__))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, pending / f"{request.id}.json")
-    fsync_dir(pending)
+    write_durably(pending / f"{request.id}.json", orjson.dumps(request.__dict__))
     fsync_dir(tombstones_of(data_dir).dir)
     return request
 
@@ -179,25 +171,30 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
     The caller holds the lake lock and has drained the spool. The rewrite is
     committed at once, so readers stop seeing the rows; a request completes
     when the files it replaced are deleted too (pipelines/commit.py), on this
-    call or a later one. What each rewrite removed is kept beside the request,
-    so a restart between commit and completion still reports it.
+    call or a later one, which only checks for that. What each rewrite removed
+    is kept beside the request, so a restart between commit and completion
+    still reports it.
     """
     requests = pending_requests(data_dir)
     if not requests:
         return []
     results: list[tuple[Path, ErasureRequest, dict[str, Any]]] = []
     for path, request in requests:
-        with changing(data_dir) as change:
-            result = process_request(data_dir, change, request)
-            result["set_aside_spool_lines_removed"] = erase_from_failed_lines(
-                data_dir / "spool" / "failed", request
-            )
-            stored = _result_path(path)
-            if not result["files_rewritten"] and stored.exists():
-                result = orjson.loads(stored.read_bytes())  # rewritten before a restart
-            else:
-                _write_durably(stored, orjson.dumps(result))
-        results.append((path, request, result))
+        stored = _result_path(path)
+        previous = orjson.loads(stored.read_bytes()) if stored.exists() else None
+        if previous is None or not previous["committed"]:
+            with changing(data_dir) as change:
+                result = process_request(data_dir, change, request)
+                result["set_aside_spool_lines_removed"] = erase_from_failed_lines(
+                    data_dir / "spool" / "failed", request
+                )
+                if previous is not None and not result["files_rewritten"]:
+                    result = previous  # rewritten before a restart cut the bookkeeping short
+                # Kept before the commit, so a crash right after it still reports the counts.
+                write_durably(stored, orjson.dumps(result | {"committed": False}))
+            previous = result | {"committed": True}
+            write_durably(stored, orjson.dumps(previous))
+        results.append((path, request, previous))
     lake = data_dir / "lake"
     waiting = set(superseded_files(lake))
     if any(lake / name in waiting for _, _, r in results for name in r["replaced"]):
@@ -206,9 +203,9 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
     receipts_dir = erasure_dir(data_dir) / "receipts"
     receipts_dir.mkdir(parents=True, exist_ok=True)
     for path, request, result in results:
-        receipt = {k: v for k, v in result.items() if k != "replaced"}
+        receipt = {k: v for k, v in result.items() if k not in ("replaced", "committed")}
         receipt["completed_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        _write_durably(
+        write_durably(
             receipts_dir / f"{request.id}.json", orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
         )
         audit.record(
@@ -224,18 +221,6 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
         fsync_dir(path.parent)
         receipts.append(receipt)
     return receipts
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def drop_tombstoned(

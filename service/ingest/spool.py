@@ -42,6 +42,19 @@ def fsync_path(path: Path) -> None:
 fsync_dir = fsync_path
 
 
+def write_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` in one rename, durable when this returns."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def spool_dirs(spool_dir: Path) -> tuple[Path, Path, Path]:
     dirs = (spool_dir / "active", spool_dir / "ready", spool_dir / "failed")
     for d in dirs:
