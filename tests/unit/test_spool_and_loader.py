@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -58,6 +59,81 @@ def test_group_commit_makes_every_thread_durable(tmp_path: Path) -> None:
     stats = load_once(tmp_path)
     assert stats.rows["events"] == 200
     assert len(lake_ids(tmp_path)) == 200
+
+
+def test_group_commit_shares_syncs_and_acknowledges_only_synced_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads that write during a sync wait for the next one; none returns early."""
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    real_sync = os.fdatasync
+    synced_upto: list[int] = [0]
+    calls: list[int] = []
+
+    def slow_sync(fd: int) -> None:
+        size = os.fstat(fd).st_size  # what this sync is certain to cover
+        time.sleep(0.02)
+        real_sync(fd)
+        calls.append(size)
+        synced_upto[0] = max(synced_upto[0], size)
+
+    monkeypatch.setattr(os, "fdatasync", slow_sync)
+    durable_at_return: dict[int, int] = {}
+
+    def post(i: int) -> None:
+        writer.append([record(i)])
+        durable_at_return[i] = synced_upto[0]
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    segment = next((tmp_path / "spool" / "active").glob("*.seg")).read_bytes()
+    for i, durable in durable_at_return.items():
+        end = segment.index(f'"e{i:06d}"'.encode())
+        assert end < durable, f"record {i} was acknowledged before a sync covered it"
+    assert len(durable_at_return) == 40
+    assert len(calls) < 20, f"{len(calls)} syncs for 40 concurrent appends: no grouping"
+    writer.close()
+
+
+def test_a_failed_sync_fails_every_append_it_covered_and_retires_the_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(1)])
+    real_sync = os.fdatasync
+    gate = threading.Event()
+
+    def failing_sync(fd: int) -> None:
+        gate.wait(5)
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing_sync)
+    outcomes: dict[int, str] = {}
+
+    def post(i: int) -> None:
+        try:
+            writer.append([record(i)])
+            outcomes[i] = "acknowledged"
+        except SpoolUnavailable:
+            outcomes[i] = "refused"
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(2, 10)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)  # all eight wrote and wait on the one sync
+    gate.set()
+    for t in threads:
+        t.join()
+    assert outcomes == dict.fromkeys(range(2, 10), "refused")
+    monkeypatch.setattr(os, "fdatasync", real_sync)
+    writer.append([record(10)])  # a fresh segment
+    writer.close()
+    assert len(ready_segments(tmp_path / "spool")) == 2
+    load_once(tmp_path)
+    assert {"e000001", "e000010"} <= set(lake_ids(tmp_path))
 
 
 def test_segments_rotate_by_size(tmp_path: Path) -> None:
