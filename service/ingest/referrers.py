@@ -7,6 +7,7 @@ Plausible, so internal navigation never inflates referral traffic.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 SEARCH = (
@@ -111,6 +112,12 @@ def classify_source(
         return "search"
     if not referrer_host:
         return "email" if utm.get("utm_source", "").lower() in EMAIL_MEDIUMS else "direct"
+    return _classify_host(referrer_host, page_host)
+
+
+@functools.lru_cache(maxsize=8192)
+def _classify_host(referrer_host: str, page_host: str | None) -> str:
+    """By host alone: cached, since a site sees few distinct referrer hosts."""
     host = _strip_www(referrer_host)
     if page_host and host == _strip_www(page_host):
         return "direct"

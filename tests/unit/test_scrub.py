@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,11 +14,14 @@ from service.ingest.event import Event, Target
 from service.ingest.minimize import scrub_props, scrub_target
 from service.privacy.ip import hashing_identity, ip_prefix, parse_ip
 from service.privacy.scrub import (
+    _ANY_RULE,
     EMAIL,
     IPV4,
     IPV6,
     PHONE_OR_DIGITS,
     REDACTED,
+    _allowed,
+    clean_query,
     contains_pii,
     redact_emails,
     redact_ip_addresses,
@@ -43,6 +47,7 @@ ALLOW = ("utm_source", "utm_medium", "utm_campaign", "ref", "q")
         ("from 203.0.113.77", f"from {REDACTED}"),
         ("from 2001:db8::8a2e:370:7334", f"from {REDACTED}"),
         ("from 2001:0db8:85a3:0000:0000:8a2e:0370:7334", f"from {REDACTED}"),
+        ("from dead:beef:cafe:face:dead:beef:cafe:face", f"from {REDACTED}"),
         ("Buy 2 for 19.99", "Buy 2 for 19.99"),
         ("on 2026-11-24", "on 2026-11-24"),
         ("at 12:30:45", "at 12:30:45"),
@@ -234,3 +239,34 @@ def test_property_same_input_salt_and_key_give_same_pseudonym(make_ctx: Any, vis
     assert a.row
     assert b.row
     assert a.row["visitor_key"] == b.row["visitor_key"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(noisy, st.text(max_size=60)))
+def test_property_the_cheap_gate_never_changes_what_is_redacted(text: str) -> None:
+    assert redact_text(text) == _ANY_RULE.sub(REDACTED, text)
+
+
+query_parts = st.sampled_from(
+    ["utm_source", "utm_x", "q", "ref", "sid", "a+b", "u%74m_source", "%", "utm_term"]
+)
+query_values_ = st.one_of(
+    st.text(st.sampled_from("ab1@.=+%&;~-_/ "), max_size=8),
+    st.sampled_from(["jo@mail.example", "4111111111111111", "10.1.2.3", "x.y-z~1"]),
+)
+queries = st.lists(
+    st.tuples(query_parts, st.sampled_from(["=", ""]), query_values_).map("".join), max_size=6
+).map("&".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=queries)
+def test_property_query_filter_keeps_what_a_full_parse_keeps(query: str) -> None:
+    allow = (*ALLOW, "utm_*")
+    reference = [
+        (key, redact_text(value))
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if _allowed(key, allow)
+    ]
+    assert strip_unlisted_query_params(query, allow) == reference
+    assert clean_query(query, allow) == urlencode(reference)
