@@ -187,7 +187,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=6, help="length of each measured wrk run")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds of the three runs"
+        "--rounds", type=int, default=5, help="interleaved rounds of the three runs"
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
