@@ -70,7 +70,7 @@ class _Segment:
     size: int = 0  # bytes written
     synced: int = 0  # bytes known durable
     syncing: bool = False  # a leader is inside fdatasync on this fd
-    error: str | None = None  # a failed sync: nothing written so far is acknowledged
+    error: str | None = None  # a sync failed: no byte past ``synced`` is ever acknowledged
     retired: bool = False  # renamed to ready/; closed once nobody syncs on it
 
 

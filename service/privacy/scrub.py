@@ -7,7 +7,7 @@ partially, since a partial e-mail or phone number can still identify.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
@@ -88,39 +88,33 @@ def _pairs(piece: str, *, keep_blank_values: bool) -> list[tuple[str, str]]:
     return parse_qsl(piece, keep_blank_values=keep_blank_values)
 
 
-def strip_unlisted_query_params(query: str, allowlist: Iterable[str]) -> list[tuple[str, str]]:
-    """Keep only allow-listed query parameters, their values redacted.
+def _kept_pieces(query: str, allowlist: Iterable[str]) -> Iterator[str]:
+    """The ``name=value`` pieces whose name the site lists, still encoded.
 
     Names are checked before anything is decoded, so the parameters a site
     does not list (most of them) cost a split and a lookup, not a parse.
     """
     allow = tuple(allowlist)
+    return (p for p in query.split("&") if p and _allowed(_query_key(p), allow))
+
+
+def strip_unlisted_query_params(query: str, allowlist: Iterable[str]) -> list[tuple[str, str]]:
+    """Keep only allow-listed query parameters, their values redacted."""
     return [
         (key, redact_text(value))
-        for piece in query.split("&")
-        if piece and _allowed(_query_key(piece), allow)
+        for piece in _kept_pieces(query, allowlist)
         for key, value in _pairs(piece, keep_blank_values=True)
     ]
 
 
 def clean_query(query: str, allowlist: Iterable[str]) -> str:
-    """The query string of ``strip_unlisted_query_params``, encoded as ``urlencode`` does.
-
-    A kept piece that is plain and has nothing to redact is copied as it is:
-    encoding it again would give the same bytes.
-    """
-    allow = tuple(allowlist)
+    """``urlencode(strip_unlisted_query_params(query, allowlist))``, without re-encoding
+    plain pieces that have nothing to redact: encoding them again gives the same bytes."""
     out = []
-    for piece in query.split("&"):
-        if not piece or not _allowed(_query_key(piece), allow):
-            continue
+    for piece in _kept_pieces(query, allowlist):
         if _PLAIN_PIECE.fullmatch(piece) and not _MAY_MATCH.search(piece):
             out.append(piece)
-            continue
-        encoded = urlencode(
-            [(k, redact_text(v)) for k, v in parse_qsl(piece, keep_blank_values=True)]
-        )
-        if encoded:
+        elif encoded := urlencode(strip_unlisted_query_params(piece, ("*",))):
             out.append(encoded)
     return "&".join(out)
 
