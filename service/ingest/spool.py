@@ -141,6 +141,7 @@ class SpoolWriter:
         finally:
             self._lock.acquire()
             seg.syncing = False
+            self._synced.notify_all()  # whatever happened, waiters re-check (or lead)
         if error is None:
             seg.synced = max(seg.synced, target)
         else:
@@ -150,7 +151,6 @@ class SpoolWriter:
         elif error is not None and self._segment is seg:
             with contextlib.suppress(OSError):
                 self._rotate_locked()
-        self._synced.notify_all()
 
     def _aged(self, seg: _Segment) -> bool:
         return time.monotonic() - seg.opened_at >= self.max_age_s
