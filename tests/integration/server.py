@@ -141,6 +141,10 @@ class Server:
             time.sleep(0.2)
         return n
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A ``clearcount`` command against this server's data directory and sites."""
+        return run_cli(*args, data_dir=self.data_dir, sites=self.root / "sites.toml")
+
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         con = duckdb.connect(str(self.data_dir / "clearcount.duckdb"), read_only=True)
         try:

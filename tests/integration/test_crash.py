@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.server import Server, run_cli
+from tests.integration.server import Server
 
 CLIENTS = 6
 MAX_REQUESTS_PER_CLIENT = 3000
@@ -57,7 +57,7 @@ def test_every_acknowledged_event_survives_sigkill_exactly_once(tmp_path: Path) 
         t.join(10)
 
     assert len(acked) > 200, "the load never got going"
-    result = run_cli("load", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
+    result = server.cli("load")
     assert result.returncode == 0, result.stderr
     stored = Counter(
         m for (m,) in server.query("SELECT json_extract_string(props, '$.m') FROM events")
@@ -67,5 +67,5 @@ def test_every_acknowledged_event_survives_sigkill_exactly_once(tmp_path: Path) 
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:5]}"
     assert not duplicated, f"{len(duplicated)} events stored twice, e.g. {duplicated[:5]}"
     # Loading again finds nothing new: the lake is not touched twice.
-    again = run_cli("load", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
+    again = server.cli("load")
     assert "nothing to load" in again.stdout

@@ -15,7 +15,7 @@ import requests
 from pipelines.commit import live_files, superseded_files
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
-from tests.integration.server import Server, run_cli
+from tests.integration.server import Server
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
 BOT = {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
@@ -116,7 +116,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
     (failed / "0-set-aside.seg").write_bytes(
         b'{"k":"e","site":"shop","visitor_key":' + str(key).encode() + b',"url":\n{"other":1}\n'
     )
-    result = run_cli("load", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
+    result = server.cli("load")
     assert result.returncode == 0, result.stderr
 
     assert server.query("SELECT count(*) FROM events WHERE visitor_key = ?", [key]) == [(0,)]
@@ -160,15 +160,7 @@ def test_cli_erases_a_signed_in_user(tmp_path: Path) -> None:
         server.wait_loaded("events", 2)
     finally:
         server.stop()
-    result = run_cli(
-        "erase",
-        "--site",
-        "shop",
-        "--user-id",
-        "user-to-erase",
-        data_dir=server.data_dir,
-        sites=tmp_path / "sites.toml",
-    )
+    result = server.cli("erase", "--site", "shop", "--user-id", "user-to-erase")
     assert result.returncode == 0, result.stderr
     assert "1 row(s) removed" in result.stdout
     assert server.query("SELECT path FROM events ORDER BY path") == [("/u2",)]
@@ -279,18 +271,12 @@ def test_rotate_salts_and_inventory_commands(tmp_path: Path) -> None:
     keys = server.data_dir / "keys"
     for old in ("2026-01-01", "2026-01-02"):
         (keys / f"salt-{old}.bin").write_bytes(b"x" * 32)
-    rotated = run_cli(
-        "rotate-salts",
-        "--today",
-        "2026-01-05",
-        data_dir=server.data_dir,
-        sites=tmp_path / "sites.toml",
-    )
+    rotated = server.cli("rotate-salts", "--today", "2026-01-05")
     assert rotated.returncode == 0, rotated.stderr
     assert "destroyed" in rotated.stdout
     assert not (keys / "salt-2026-01-01.bin").exists()
     assert (keys / "salt-2026-01-05.bin").exists()
-    inventory = run_cli("inventory", data_dir=server.data_dir, sites=tmp_path / "sites.toml")
+    inventory = server.cli("inventory")
     assert inventory.returncode == 0, inventory.stderr
     assert "site shop" in inventory.stdout
     assert "1 rows in events" in inventory.stdout
