@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
             "rate_limit_storage",
             "workers",
             "threads",
+            "pin_workers",
             "segment_max_bytes",
             "segment_max_age_s",
             "spool_max_bytes",

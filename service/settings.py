@@ -48,6 +48,12 @@ class Settings:
     )
     workers: int = _setting(2, "CLEARCOUNT_WORKERS", "gunicorn worker processes")
     threads: int = _setting(8, "CLEARCOUNT_THREADS", "threads per gunicorn worker")
+    pin_workers: bool = _setting(
+        True,
+        "CLEARCOUNT_PIN_WORKERS",
+        "pin each gunicorn worker to one CPU, spreading workers over the CPUs (0 lets them float)",
+        flag="--no-pin-workers",
+    )
     segment_max_bytes: int = _setting(
         4 * 1024 * 1024, "CLEARCOUNT_SEGMENT_MAX_BYTES", "spool segment size that triggers rotation"
     )
@@ -137,7 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> No
         flag = f.metadata["flag"] or "--" + name.replace("_", "-")
         help_text = f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default})"
         if isinstance(f.default, bool):
-            parser.add_argument(flag, dest=name, action="store_const", const=True, help=help_text)
+            # A flag flips the default: --demo turns on, --no-pin-workers turns off.
+            const = not f.default
+            parser.add_argument(flag, dest=name, action="store_const", const=const, help=help_text)
         else:
             kind = Path if isinstance(f.default, Path) else type(f.default)
             parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text)

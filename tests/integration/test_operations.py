@@ -3,12 +3,15 @@ queries during ingestion, metrics summed across workers, health, graceful drain.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 import time
 from pathlib import Path
 
 import duckdb
+import pytest
 import requests
 
 from tests.integration.server import Server
@@ -133,5 +136,47 @@ def test_pixel_and_redirect_answers(tmp_path: Path) -> None:
             assert bad.status_code == 400
             assert "Location" not in bad.headers
             assert bad.json()["error"] == "redirect_not_allowed"
+    finally:
+        server.stop()
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                kids.append(int(stat.parent.name))
+    return kids
+
+
+def gunicorn_workers(server: Server, expected: int) -> list[int]:
+    """The worker processes: children of the gunicorn master that serve started."""
+    assert server.proc is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for child in children(server.proc.pid):
+            with contextlib.suppress(OSError):
+                if b"gunicorn" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    workers = children(child)
+                    if len(workers) == expected:
+                        return workers
+        time.sleep(0.1)
+    raise AssertionError(f"did not find {expected} gunicorn workers")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+@pytest.mark.parametrize("pin", ["1", "0"])
+def test_workers_are_pinned_to_distinct_cpus(tmp_path: Path, pin: str) -> None:
+    server = Server(tmp_path, {"CLEARCOUNT_WORKERS": "2", "CLEARCOUNT_PIN_WORKERS": pin}).start()
+    try:
+        cpus = os.sched_getaffinity(0)
+        affinities = [os.sched_getaffinity(pid) for pid in gunicorn_workers(server, 2)]
+        if pin == "1":
+            assert all(len(a) == 1 and a <= cpus for a in affinities), affinities
+            assert affinities[0] != affinities[1]
+        else:
+            assert affinities == [cpus, cpus]
+        assert requests.post(server.url + "/api/event", json=EVENT, headers=UA, timeout=5).ok
     finally:
         server.stop()
