@@ -220,8 +220,9 @@ def main() -> None:
 
 Measured {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} on {machine()}, wrk on the same
 machine ({args.connections} connections, {args.rounds} interleaved rounds of {args.seconds} s runs);
-gunicorn {args.workers} workers x {args.threads} threads (gthread) for both servers, the
-same access logger; clearcount with its loader running and fsync on every acknowledged write.
+gunicorn {args.workers} workers x {args.threads} threads for both servers, with the same
+settings (clearcount's threaded worker, workers pinned to CPUs, the same access logger);
+clearcount with its loader running and fsync on every acknowledged write.
 
 | run | median req/s | best req/s | median events/s | p50 ms | p99 ms | errors |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
