@@ -1,4 +1,5 @@
-"""The gunicorn worker stops accepting while all its threads are busy, and resumes after."""
+"""A busy gunicorn worker lets a worker with a free thread take a new connection first,
+and still takes it itself when no other worker does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from gunicorn.config import Config
 
-from service.worker import BalancedThreadWorker
+from service import worker as worker_module
+from service.worker import BUSY_ACCEPT_DELAY_S, BalancedThreadWorker
 
 
 class Log:
@@ -21,9 +23,13 @@ class Log:
         return getattr(logging.getLogger("test-worker"), name)
 
 
+Setup = tuple[BalancedThreadWorker, socket.socket, threading.Event]
+
+
 @pytest.fixture
-def worker() -> Iterator[tuple[BalancedThreadWorker, socket.socket, threading.Event]]:
+def worker() -> Iterator[Setup]:
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
     cfg = Config()
     cfg.set("threads", 2)
     w = BalancedThreadWorker(1, 0, [listener], None, 30, cfg, Log())
@@ -47,37 +53,59 @@ def worker() -> Iterator[tuple[BalancedThreadWorker, socket.socket, threading.Ev
     listener.close()
 
 
-def listening(w: BalancedThreadWorker, listener: socket.socket) -> bool:
-    return any(key.fileobj is listener for key in w.poller.get_map().values())
-
-
-def connect(listener: socket.socket) -> socket.socket:
-    return socket.create_connection(listener.getsockname(), timeout=5)
-
-
-def test_accepts_only_while_a_thread_is_free(
-    worker: tuple[BalancedThreadWorker, socket.socket, threading.Event],
-) -> None:
-    w, listener, release = worker
-    w.set_accept_enabled(True)
-    assert listening(w, listener)
-
-    clients = [connect(listener) for _ in range(3)]
-    w.accept(listener)
-    assert listening(w, listener)  # one of two threads busy
-    w.accept(listener)
-    assert w.busy == 2
-    assert not listening(w, listener)  # the third connection waits for another worker
-    w.set_accept_enabled(True)  # what run() asks on its next turn
-    assert not listening(w, listener)
-
-    for client in clients:
-        client.close()  # so the worker's graceful close need not wait for them
-    release.set()
+def drain(w: BalancedThreadWorker) -> None:
+    """Run finish_request for every request, as the worker's main loop would."""
     deadline = time.monotonic() + 10
     while w.busy and time.monotonic() < deadline:
-        w.method_queue.run_callbacks(None)  # finish_request, on the main thread
+        w.method_queue.run_callbacks(None)
         time.sleep(0.01)
-    assert w.busy == 0
-    w.set_accept_enabled(True)
-    assert listening(w, listener)
+
+
+def timed_accept(w: BalancedThreadWorker, listener: socket.socket) -> float:
+    start = time.perf_counter()
+    w.accept(listener)
+    return time.perf_counter() - start
+
+
+def test_busy_worker_defers_then_accepts(worker: Setup) -> None:
+    w, listener, release = worker
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    try:
+        timed_accept(w, listener)
+        timed_accept(w, listener)
+        assert w.busy == 2  # both threads hold a request
+        # No other worker is there: the busy one takes the connection, a moment later.
+        assert timed_accept(w, listener) >= BUSY_ACCEPT_DELAY_S
+        assert (w.busy, w.nr_conns) == (3, 3)
+    finally:
+        for client in clients:
+            client.close()  # so the worker's graceful close need not wait for them
+        release.set()
+    drain(w)
+    assert (w.busy, w.nr_conns) == (0, 0)
+
+
+def test_worker_with_a_free_thread_wins_the_connection(
+    worker: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, listener, release = worker
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    taken: list[socket.socket] = []
+
+    def other_worker_accepts(seconds: float) -> None:
+        taken.append(listener.accept()[0])  # a worker with a free thread, meanwhile
+
+    monkeypatch.setattr(worker_module.time, "sleep", other_worker_accepts)
+    try:
+        w.accept(listener)
+        assert not taken  # a free thread: accepted at once
+        w.accept(listener)
+        w.accept(listener)  # busy: it waited, and the other worker took this one
+        assert len(taken) == 1
+        assert (w.busy, w.nr_conns) == (2, 2)
+    finally:
+        for sock in (*clients, *taken):
+            sock.close()
+        release.set()
+    monkeypatch.undo()
+    drain(w)
