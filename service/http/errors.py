@@ -39,7 +39,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(SpoolUnavailable)
     def _spool(exc: SpoolUnavailable) -> tuple[Response, int]:
         metrics.EVENTS_DROPPED.labels("spool_unavailable").inc()
-        log.error("spool unavailable", extra={"endpoint": request.endpoint})
+        log.error("spool unavailable", extra={"endpoint": request.endpoint, "reason": str(exc)})
         response, status = _json(503, "spool_unavailable", "events cannot be stored now; retry")
         response.headers["Retry-After"] = RETRY_AFTER_S
         return response, status

@@ -227,6 +227,9 @@ class SpoolWriter:
             self._rotate_locked()
 
 
+ABANDONED_TMP_AGE_S = 60.0
+
+
 def claim_abandoned(spool_dir: Path) -> list[Path]:
     """Move active segments whose writer has died into ready/; return them."""
     active, ready, _ = spool_dirs(spool_dir)
@@ -242,7 +245,11 @@ def claim_abandoned(spool_dir: Path) -> list[Path]:
             except BlockingIOError:
                 continue  # a live writer holds it
             if path.name.startswith("."):
-                path.unlink()  # died between create and rename: never written to
+                # A writer creates the file, then locks it, then renames it: a young
+                # one may be a live writer between create and lock. An old one is a
+                # writer that died in between, and was never written to.
+                if time.time() - os.fstat(fd).st_mtime >= ABANDONED_TMP_AGE_S:
+                    path.unlink()
                 continue
             target = ready / path.name
             os.rename(path, target)

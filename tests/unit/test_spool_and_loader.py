@@ -16,10 +16,13 @@ import pytest
 from pipelines.lake import ensure_views
 from pipelines.load import load_once, load_segment
 from service.ingest.spool import (
+    ABANDONED_TMP_AGE_S,
+    SEGMENT_SUFFIX,
     SpoolUnavailable,
     SpoolWriter,
     claim_abandoned,
     ready_segments,
+    spool_dirs,
 )
 
 
@@ -169,6 +172,26 @@ def test_live_segment_is_not_claimed_but_dead_writers_are(tmp_path: Path) -> Non
     writer.close()
     load_once(tmp_path)
     assert lake_ids(tmp_path) == ["e000001", "e000002"]
+
+
+@pytest.mark.parametrize(
+    ("age_s", "removed"),
+    [
+        (0.0, False),  # a live writer between creating its file and locking it
+        (ABANDONED_TMP_AGE_S + 5, True),  # a writer that died in between
+    ],
+)
+def test_unlocked_temporary_segment_is_removed_only_when_old(
+    tmp_path: Path, age_s: float, removed: bool
+) -> None:
+    spool = tmp_path / "spool"
+    active, _, _ = spool_dirs(spool)
+    tmp = active / f".00000000000000000001-1-abcd{SEGMENT_SUFFIX}"
+    tmp.touch()
+    then = time.time() - age_s
+    os.utime(tmp, (then, then))
+    assert claim_abandoned(spool) == []
+    assert tmp.exists() is not removed
 
 
 def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
