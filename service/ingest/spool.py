@@ -180,7 +180,9 @@ class SpoolWriter:
 
     def _open_segment(self) -> _Segment:
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}{SEGMENT_SUFFIX}"
-        # Lock before the name becomes visible, so the loader never mistakes it for abandoned.
+        # Lock before the segment gets its real name: the loader claims only named
+        # segments it can lock. The dot-name is visible unlocked for an instant, so
+        # the loader removes one only when it is ABANDONED_TMP_AGE_S old.
         tmp = self.active_dir / f".{name}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
