@@ -7,6 +7,7 @@ its country or hashing it once per event would be 20 times the work.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 
 import iptocc
@@ -84,3 +85,21 @@ def salt_day(client: Client, today: Callable[[], dt.date]) -> dt.date:
         client.memo[memo_key] = day if day >= now - dt.timedelta(days=1) else now
     chosen: dt.date = client.memo[memo_key]
     return chosen
+
+
+MAX_EVENT_ID_DRAW_SHIFT = 6  # at most 64 ids a draw (a batch holds at most 100 events)
+
+
+def event_id(client: Client) -> str:
+    """A random 128-bit event id, drawn from a pool that doubles each time it runs dry.
+
+    ``os.urandom`` releases the GIL on every call, and in a busy worker every
+    release hands the CPU to another thread; a batch of 20 draws 5 times, not 20.
+    """
+    pool: list[str] | None = client.memo.get("event_ids")
+    if not pool:
+        draws: int = client.memo.get("event_id_draws", 0)
+        client.memo["event_id_draws"] = draws + 1
+        raw = os.urandom(16 << min(draws, MAX_EVENT_ID_DRAW_SHIFT))
+        pool = client.memo["event_ids"] = [raw[i : i + 16].hex() for i in range(0, len(raw), 16)]
+    return pool.pop()

@@ -12,7 +12,6 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ import orjson
 
 from service.ingest.client_facts import (
     daily_key,
+    event_id,
     network_prefix,
     salt_day,
     scrubbed_url,
@@ -127,7 +127,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         return Dropped(event.index, DropReason.ERASED)
     row: dict[str, Any] = {
         "k": "q" if traits.bot_reason else "e",
-        "event_id": os.urandom(16).hex(),
+        "event_id": event_id(client),
         "site": site.id,
         "type": f.type,
         "received_at": int(client.received_at.timestamp() * 1000),
