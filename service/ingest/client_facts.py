@@ -15,7 +15,7 @@ import iptocc
 from service.ingest.event import Client
 from service.privacy.ip import IPAddress, hashing_identity, ip_prefix, parse_ip
 from service.privacy.pseudonym import daily_visitor_key, hmac64
-from service.privacy.scrub import scrub_url
+from service.privacy.scrub import scrub_page_url, scrub_url
 
 
 def client_ip(client: Client) -> IPAddress | None:
@@ -64,6 +64,15 @@ def scrubbed_url(
         client.memo[memo_key] = scrub_url(url, allowlist, keep_route_fragment=route)
     clean: str | None = client.memo[memo_key]
     return clean
+
+
+def scrubbed_page(client: Client, url: str, allowlist: tuple[str, ...]) -> tuple[str, str] | None:
+    """``scrub_page_url`` (the page's URL and path) once per distinct page in a request."""
+    memo_key = ("page", url, allowlist)
+    if memo_key not in client.memo:
+        client.memo[memo_key] = scrub_page_url(url, allowlist)
+    page: tuple[str, str] | None = client.memo[memo_key]
+    return page
 
 
 def stable_key(client: Client, secret: bytes, identifier: str) -> int:

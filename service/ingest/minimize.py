@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -23,6 +22,7 @@ from service.ingest.client_facts import (
     event_id,
     network_prefix,
     salt_day,
+    scrubbed_page,
     scrubbed_url,
     stable_key,
 )
@@ -73,11 +73,6 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
     }
 
 
-def path_of(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"#{parts.fragment}" if parts.fragment else "")
-
-
 def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str | None]:
     """(visitor_key, user_key, ip_prefix) as the consent state allows."""
     assert event.fields
@@ -119,9 +114,8 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     f, site, traits = event.fields, event.site, event.traits
     allowlist = site.query_allowlist
     client = event.client
-    url = scrubbed_url(client, f.url, allowlist, route=True)
-    if url is None:  # validate admits only http(s) URLs; this guards the invariant anyway
-        url = "about:invalid"
+    # validate admits only http(s) URLs; the fallback guards the invariant anyway
+    url, path = scrubbed_page(client, f.url, allowlist) or ("about:invalid", "")
     visitor, user, prefix = pseudonyms(event, ctx)
     if ctx.tombstones and event.consent.state == "granted" and erased(ctx, site.id, visitor, user):
         return Dropped(event.index, DropReason.ERASED)
@@ -132,7 +126,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "type": f.type,
         "received_at": int(client.received_at.timestamp() * 1000),
         "url": url,
-        "path": path_of(url),
+        "path": path,
         "referrer": scrubbed_url(client, f.referrer, allowlist, route=False)
         if f.referrer
         else None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 REDACTED = "[redacted]"
 
@@ -152,6 +152,15 @@ def scrub_url(
     A fragment is kept only when it is a client-side route (``#/cart``), since
     other fragments can carry tokens (OAuth implicit flow puts them there).
     """
+    scrubbed = scrub_page_url(url, allowlist, keep_route_fragment=keep_route_fragment)
+    return None if scrubbed is None else scrubbed[0]
+
+
+def scrub_page_url(
+    url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True
+) -> tuple[str, str] | None:
+    """``scrub_url`` and the scrubbed path with its route fragment (the ``path`` column),
+    from one parse of the URL."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:
@@ -162,12 +171,14 @@ def scrub_url(
     netloc = _netloc(parts)
     if not netloc:
         return None
-    path = _scrub_path(parts.path) or "/"
+    path = _scrub_path(parts.path) or "/"  # never empty: the URL below needs no other rule
     query = clean_query(parts.query, allowlist) if parts.query else ""
-    fragment = ""
     if keep_route_fragment and parts.fragment.startswith(("/", "!/")):
-        fragment = _scrub_path(parts.fragment.split("?", 1)[0])
-    return urlunsplit((scheme, netloc, path, query, fragment))
+        path = f"{path}#{_scrub_path(parts.fragment.split('?', 1)[0])}"
+    # What urlunsplit builds for an absolute path, with the fragment after the query.
+    base, hash_, fragment = path.partition("#")
+    clean = f"{scheme}://{netloc}{base}{'?' if query else ''}{query}{hash_}{fragment}"
+    return clean, path
 
 
 def query_values(url: str, prefix: str = "") -> dict[str, str]:

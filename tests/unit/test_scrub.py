@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +27,7 @@ from service.privacy.scrub import (
     redact_ip_addresses,
     redact_phone_numbers,
     redact_text,
+    scrub_page_url,
     scrub_url,
     strip_unlisted_query_params,
 )
@@ -97,6 +98,13 @@ def test_each_rule_removes_only_its_own_kind(rule: Any, text: str, scrubbed: str
 )
 def test_scrub_url(url: str, scrubbed: str | None) -> None:
     assert scrub_url(url, ALLOW) == scrubbed
+    page = scrub_page_url(url, ALLOW)
+    if scrubbed is None:
+        assert page is None
+    else:
+        # The path column is the scrubbed URL's path and route fragment, found in one parse.
+        parts = urlsplit(scrubbed)
+        assert page == (scrubbed, parts.path + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 @pytest.mark.parametrize(
@@ -270,3 +278,21 @@ def test_property_query_filter_keeps_what_a_full_parse_keeps(query: str) -> None
     ]
     assert strip_unlisted_query_params(query, allow) == reference
     assert clean_query(query, allow) == urlencode(reference)
+
+
+url_paths = st.text(st.sampled_from("/ab1@.%#?!:~-_"), max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=url_paths, query=queries, route=st.booleans())
+def test_property_scrubbed_url_is_what_urlunsplit_builds_and_path_matches_it(
+    path: str, query: str, route: bool
+) -> None:
+    url = f"https://shop.example/{path}?{query}"
+    page = scrub_page_url(url, ALLOW, keep_route_fragment=route)
+    assert page is not None
+    clean, clean_path = page
+    parts = urlsplit(clean)
+    assert clean == urlunsplit(parts)
+    assert clean_path == parts.path + (f"#{parts.fragment}" if parts.fragment else "")
+    assert scrub_url(url, ALLOW, keep_route_fragment=route) == clean
