@@ -101,6 +101,47 @@ def test_group_commit_shares_syncs_and_acknowledges_only_synced_bytes(
     writer.close()
 
 
+def test_after_a_sync_the_first_uncovered_waiter_leads_the_next_and_the_rest_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writes and syncs; B and C write during that sync. A's sync covers only A, so
+    B is woken to lead the second sync, and C is woken once, by B, when it is durable."""
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    real_sync = os.fdatasync
+    first_sync_may_end = threading.Event()
+    leaders: list[str] = []
+
+    def sync(fd: int) -> None:
+        leaders.append(threading.current_thread().name)
+        if len(leaders) == 1:
+            first_sync_may_end.wait(5)
+        real_sync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", sync)
+    threads = {
+        name: threading.Thread(target=writer.append, args=([record(i)],), name=name)
+        for i, name in enumerate("ABC")
+    }
+    threads["A"].start()
+    deadline = time.monotonic() + 5
+    while not leaders and time.monotonic() < deadline:
+        time.sleep(0.001)
+    threads["B"].start()
+    while len(getattr(writer._segment, "waiters", ())) < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    threads["C"].start()
+    while len(getattr(writer._segment, "waiters", ())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    first_sync_may_end.set()
+    for t in threads.values():
+        t.join(5)
+    assert leaders == ["A", "B"]
+    assert not any(t.is_alive() for t in threads.values())
+    writer.close()
+    load_once(tmp_path)
+    assert lake_ids(tmp_path) == ["e000000", "e000001", "e000002"]
+
+
 def test_a_failed_sync_fails_every_append_it_covered_and_retires_the_segment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
