@@ -181,6 +181,7 @@ class SpoolWriter:
         """
         seg.syncing = True
         target = seg.size
+        error: str | None = "the sync was interrupted"
         self._lock.release()
         try:
             os.fdatasync(seg.fd)
@@ -188,13 +189,14 @@ class SpoolWriter:
         except OSError as exc:
             error = str(exc) or type(exc).__name__
         finally:
+            # Even when interrupted: the waiters must hear of it, or they wait forever.
             self._lock.acquire()
             seg.syncing = False
-        if error is None:
-            seg.synced = max(seg.synced, target)
-        else:
-            seg.error = error
-        self._wake_locked(seg)
+            if error is None:
+                seg.synced = max(seg.synced, target)
+            else:
+                seg.error = error
+            self._wake_locked(seg)
         if seg.retired:
             os.close(seg.fd)
         elif error is not None and self._segment is seg:
