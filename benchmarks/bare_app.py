@@ -1,6 +1,23 @@
-"""The baseline: a bare Flask endpoint answering 204, under the collector's gunicorn settings."""
+"""The baselines, under the collector's gunicorn settings.
 
-from flask import Flask
+``app``: a bare Flask endpoint answering 204, the issue's yardstick.
+
+``durable_app``: the same endpoint, except that it makes a record the size of
+the body durable through clearcount's spool (group commit, ``fdatasync``)
+before it answers 202. It does nothing else a collector does, so it is the
+floor any endpoint that keeps "a 202 means durable" stands on here; the
+record is placeholder bytes, not the body, so no payload reaches its disk.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from flask import Flask, request
+
+from service.ingest.spool import SpoolWriter
 
 app = Flask(__name__)
 
@@ -8,3 +25,25 @@ app = Flask(__name__)
 @app.post("/api/event")
 def event() -> tuple[str, int]:
     return "", 204
+
+
+durable_app = Flask(__name__)
+_spool: dict[int, SpoolWriter] = {}
+_spool_lock = threading.Lock()
+
+
+def _worker_spool() -> SpoolWriter:
+    """One writer per worker process, made after the fork like the collector's."""
+    pid = os.getpid()
+    with _spool_lock:
+        if pid not in _spool:
+            data_dir = Path(os.environ.get("CLEARCOUNT_DATA_DIR", "data"))
+            _spool[pid] = SpoolWriter(data_dir / "spool")
+        return _spool[pid]
+
+
+@durable_app.post("/api/event")
+def durable_event() -> tuple[str, int]:
+    body = request.get_data(cache=False)
+    _worker_spool().append([b"x" * len(body) + b"\n"])
+    return "", 202
