@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from pyarrow import json as pa_json
 
 from benchmarks.common import free_port, machine, process, python, wait_http, write_section, wrk
+from service.settings import Settings
 
 SITES = """\
 [sites.bench]
@@ -193,8 +194,9 @@ def main() -> None:
         "--rounds", type=int, default=5, help="interleaved rounds of the three runs"
     )
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    defaults = Settings()  # the collector's own defaults, for every server
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--loader-rows", type=int, default=100_000)
     args = parser.parse_args()
 

@@ -47,7 +47,11 @@ class Settings:
         "where rate-limit counters live: memory:// (per worker) or redis://host:port (global)",
     )
     workers: int = _setting(2, "CLEARCOUNT_WORKERS", "gunicorn worker processes")
-    threads: int = _setting(8, "CLEARCOUNT_THREADS", "threads per gunicorn worker")
+    # A request waits for its group commit's fdatasync; the more requests a worker
+    # holds at once, the more share each sync. On the 2-core benchmark machine 16
+    # against 8 gives about 6 % more single events a second, and the bare endpoint
+    # plus a durable append goes from 0.72x to 0.82x the bare endpoint alone.
+    threads: int = _setting(16, "CLEARCOUNT_THREADS", "threads per gunicorn worker")
     pin_workers: bool = _setting(
         True,
         "CLEARCOUNT_PIN_WORKERS",
