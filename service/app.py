@@ -60,6 +60,6 @@ def create_app(
     if settings.demo:
         app.register_blueprint(demo.bp)
     errors.register(app)
-    install_cors(app)
+    install_cors(app, sites)
     install_rate_limit(app, settings, keys)
     return app

@@ -45,10 +45,11 @@ class Site:
     stats_token: str | None = None
 
     def allows_origin(self, origin: str) -> bool:
-        return origin.rstrip("/").lower() in self._origin_set
+        return origin.rstrip("/").lower() in self.origin_set
 
     @functools.cached_property
-    def _origin_set(self) -> frozenset[str]:
+    def origin_set(self) -> frozenset[str]:
+        """The allowed Origins as ``allows_origin`` compares them."""
         return frozenset(o.rstrip("/").lower() for o in self.origins)
 
 
