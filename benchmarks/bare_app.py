@@ -28,18 +28,17 @@ def event() -> tuple[str, int]:
 
 
 durable_app = Flask(__name__)
-_spool: dict[int, SpoolWriter] = {}
-_spool_lock = threading.Lock()
+_writer: list[SpoolWriter] = []
+_writer_lock = threading.Lock()
 
 
 def _worker_spool() -> SpoolWriter:
-    """One writer per worker process, made after the fork like the collector's."""
-    pid = os.getpid()
-    with _spool_lock:
-        if pid not in _spool:
+    """The worker's writer, made at its first request (after the fork), like the collector's."""
+    with _writer_lock:
+        if not _writer:
             data_dir = Path(os.environ.get("CLEARCOUNT_DATA_DIR", "data"))
-            _spool[pid] = SpoolWriter(data_dir / "spool")
-        return _spool[pid]
+            _writer.append(SpoolWriter(data_dir / "spool"))
+        return _writer[0]
 
 
 @durable_app.post("/api/event")
