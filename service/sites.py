@@ -45,12 +45,17 @@ class Site:
     stats_token: str | None = None
 
     def allows_origin(self, origin: str) -> bool:
-        return origin.rstrip("/").lower() in self.origin_set
+        return normalize_origin(origin) in self.origin_set
 
     @functools.cached_property
     def origin_set(self) -> frozenset[str]:
         """The allowed Origins as ``allows_origin`` compares them."""
-        return frozenset(o.rstrip("/").lower() for o in self.origins)
+        return frozenset(normalize_origin(o) for o in self.origins)
+
+
+def normalize_origin(origin: str) -> str:
+    """An Origin as configured and as sent compare equal: no trailing slash, any case."""
+    return origin.rstrip("/").lower()
 
 
 _TUPLE_FIELDS = {"origins", "redirect_hosts", "query_allowlist", "spam_referrers"}

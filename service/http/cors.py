@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, request
 
-from service.sites import Site
+from service.sites import Site, normalize_origin
 
 ALLOWED_METHODS = "POST, GET, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
@@ -24,7 +24,7 @@ def install_cors(app: Flask, sites: Mapping[str, Site]) -> None:
     origins = frozenset(o for site in sites.values() for o in site.origin_set)
 
     def _allowed(origin: str) -> bool:
-        return origin.rstrip("/").lower() in origins
+        return normalize_origin(origin) in origins
 
     @app.before_request
     def _preflight() -> Response | None:

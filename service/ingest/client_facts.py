@@ -15,7 +15,7 @@ import iptocc
 from service.ingest.event import Client
 from service.privacy.ip import IPAddress, hashing_identity, ip_prefix, parse_ip
 from service.privacy.pseudonym import daily_visitor_key, hmac64
-from service.privacy.scrub import scrub_page_url, scrub_url
+from service.privacy.scrub import scrub_page_url
 
 
 def client_ip(client: Client) -> IPAddress | None:
@@ -55,22 +55,14 @@ def daily_key(client: Client, site: str, salt: bytes) -> int:
     return key
 
 
-def scrubbed_url(
+def scrubbed_page(
     client: Client, url: str, allowlist: tuple[str, ...], *, route: bool
-) -> str | None:
-    """``scrub_url`` once per distinct URL in a request: a batch shares its page and referrer."""
+) -> tuple[str, str] | None:
+    """``scrub_page_url`` (the URL and its path) once per distinct URL in a request:
+    a batch shares its page and referrer."""
     memo_key = ("url", url, allowlist, route)
     if memo_key not in client.memo:
-        client.memo[memo_key] = scrub_url(url, allowlist, keep_route_fragment=route)
-    clean: str | None = client.memo[memo_key]
-    return clean
-
-
-def scrubbed_page(client: Client, url: str, allowlist: tuple[str, ...]) -> tuple[str, str] | None:
-    """``scrub_page_url`` (the page's URL and path) once per distinct page in a request."""
-    memo_key = ("page", url, allowlist)
-    if memo_key not in client.memo:
-        client.memo[memo_key] = scrub_page_url(url, allowlist)
+        client.memo[memo_key] = scrub_page_url(url, allowlist, keep_route_fragment=route)
     page: tuple[str, str] | None = client.memo[memo_key]
     return page
 

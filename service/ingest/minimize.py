@@ -23,7 +23,6 @@ from service.ingest.client_facts import (
     network_prefix,
     salt_day,
     scrubbed_page,
-    scrubbed_url,
     stable_key,
 )
 from service.ingest.event import Context, Dropped, DropReason, Event, Target
@@ -115,7 +114,8 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     allowlist = site.query_allowlist
     client = event.client
     # validate admits only http(s) URLs; the fallback guards the invariant anyway
-    url, path = scrubbed_page(client, f.url, allowlist) or ("about:invalid", "")
+    url, path = scrubbed_page(client, f.url, allowlist, route=True) or ("about:invalid", "")
+    referrer = scrubbed_page(client, f.referrer, allowlist, route=False) if f.referrer else None
     visitor, user, prefix = pseudonyms(event, ctx)
     if ctx.tombstones and event.consent.state == "granted" and erased(ctx, site.id, visitor, user):
         return Dropped(event.index, DropReason.ERASED)
@@ -127,9 +127,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "received_at": int(client.received_at.timestamp() * 1000),
         "url": url,
         "path": path,
-        "referrer": scrubbed_url(client, f.referrer, allowlist, route=False)
-        if f.referrer
-        else None,
+        "referrer": referrer[0] if referrer else None,
         "referrer_host": traits.referrer_host,
         "source": traits.source,
         "utm_source": traits.utm.get("utm_source"),
