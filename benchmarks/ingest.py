@@ -71,10 +71,10 @@ def serve_env(data_dir: Path, port: int, workers: int, threads: int) -> dict[str
 
 
 def bench_http(work: Path, args: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    """Alternate the three runs for several rounds with both servers up.
+    """Alternate the four runs for several rounds with all three servers up.
 
     This machine is shared: throughput of the very same server swings by 2x
-    from one run to the next. Interleaving rounds exposes both servers to the
+    from one run to the next. Interleaving rounds exposes every server to the
     same phases; the report gives medians and bests.
     """
     (work / "sites.toml").write_text(SITES)
@@ -190,9 +190,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=int, default=6, help="length of each measured wrk run")
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="interleaved rounds of the three runs"
-    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the four runs")
     parser.add_argument("--connections", type=int, default=32)
     defaults = Settings()  # the collector's own defaults, for every server
     parser.add_argument("--workers", type=int, default=defaults.workers)
