@@ -16,6 +16,10 @@ from service.settings import Settings, add_arguments, from_args
 from service.sites import Site, load_sites
 
 COMMON = ("data_dir", "sites", "log_level")
+# A collector started by `clearcount demo` may take a while to boot on a busy machine,
+# and its drain on stop loads everything it acknowledged.
+DEMO_READY_DEADLINE_S = 120.0
+DEMO_STOP_GRACE_S = 180.0
 
 
 def _site(settings: Settings, site_id: str) -> Site | None:
@@ -179,16 +183,13 @@ def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Send demo traffic to --url, or to a collector started for the purpose."""
     import dataclasses
-    import subprocess
-    import time
-
-    import requests
 
     from pipelines.demo import run_demo
+    from service.demo_sites import ensure_sites_file
+    from service.readiness import start_server, stop_group
     from service.serve import prepare
-    from service.sites import ensure_sites_file
 
-    ensure_sites_file(settings.sites)
+    ensure_sites_file(settings.sites, settings.bind)
     sites = load_sites(settings.sites)
     now = dt.datetime.now(dt.UTC)
     if args.url:
@@ -197,22 +198,20 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         )
     else:
         own = dataclasses.replace(settings, backfill=True, trusted_proxies=1, rate_limit=0)
-        env = prepare(own)
-        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env)
         base = f"http://{own.bind}"
+        server = start_server(
+            [sys.executable, "-m", "service.cli", "serve"],
+            ready_url=base + "/healthz",
+            deadline_s=DEMO_READY_DEADLINE_S,
+            env=prepare(own),
+        )
         try:
-            for _ in range(300):
-                try:
-                    if requests.get(base + "/healthz", timeout=1).ok:
-                        break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
             plan = run_demo(
                 base, sites, events=args.events, days=args.days, seed=args.seed, now=now
             )
         finally:
-            server.terminate()  # serve drains the spool into the lake before it exits
-            server.wait(120)
+            # SIGTERM: serve drains the spool into the lake before it exits.
+            stop_group(server, grace_s=DEMO_STOP_GRACE_S)
     sent = sum(plan.events.values())
     print(
         f"sent {sent} events in {plan.requests['event']} requests, "

@@ -16,13 +16,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
 from pipelines import audit
 from pipelines.lake import ensure_views
+from service.demo_sites import WILDCARD_HOSTS, ensure_sites_file
 from service.settings import Settings, to_env
-from service.sites import ensure_sites_file, load_sites
+from service.sites import Site, load_sites
 
 log = logging.getLogger("clearcount.serve")
 
@@ -30,9 +32,7 @@ LOADER_STOP_TIMEOUT_S = 60
 
 
 def prepare(settings: Settings) -> dict[str, str]:
-    """Sites file, data directory, views and metrics directory; the children's environment."""
-    if ensure_sites_file(settings.sites):
-        log.info("wrote a demo sites file", extra={"path": str(settings.sites)})
+    """Data directory, views and metrics directory; the children's environment."""
     load_sites(settings.sites)  # fail here, readably, rather than in every worker
     for sub in ("spool", "lake", "keys"):
         (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,35 @@ def _start_loader(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "service.cli", "load", "--follow"], env=env)
 
 
+def public_url(bind: str) -> str:
+    """The address a person on this machine opens for a collector bound to ``bind``."""
+    host, _, port = bind.rpartition(":")
+    if host.strip("[]") in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool) -> str:
+    """What a person starting the collector needs first: where to look, and the API token."""
+    url = public_url(settings.bind)
+    lines = [f"clearcount is collecting on {url}", f"  about this collector  {url}/"]
+    if settings.demo:
+        lines.append(f"  demo shop            {url}/demo")
+    lines.append(f"  Stats API token      stats_token of each site in {settings.sites.resolve()}")
+    first = next((s for s in sites.values() if s.stats_token), None)
+    if first is not None:
+        token = first.stats_token if sites_written else "<stats_token>"
+        lines.append(
+            f"  try                  curl -H 'Authorization: Bearer {token}' "
+            f"'{url}/api/stats/aggregate?site={first.id}'"
+        )
+    return "\n".join(lines)
+
+
 def serve(settings: Settings) -> int:
+    sites_written = ensure_sites_file(settings.sites, settings.bind)
+    if sites_written:
+        log.info("wrote a demo sites file", extra={"path": str(settings.sites)})
     env = prepare(settings)
     loader = _start_loader(env)
     gunicorn = subprocess.Popen(
@@ -75,6 +103,8 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("serving", extra={"bind": settings.bind, "data_dir": str(Path(settings.data_dir))})
+    # The token is shown only when this start generated it, for a demo file nobody edited yet.
+    print(banner(settings, load_sites(settings.sites), sites_written=sites_written), flush=True)
     audit.record(
         settings.data_dir,
         "serve_start",

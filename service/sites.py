@@ -95,39 +95,3 @@ def parse_sites(text: str) -> dict[str, Site]:
 
 def load_sites(path: Path) -> dict[str, Site]:
     return parse_sites(path.read_text(encoding="utf-8"))
-
-
-DEMO_SITES_TOML = """\
-# Written by `clearcount serve` because no sites file existed. Edit freely.
-[sites.demo]
-origins = ["http://127.0.0.1:8000", "http://localhost:8000"]
-redirect_hosts = ["example.com", "www.example.com"]
-default_consent = "implied"
-require_opt_in = false
-honor_dnt = true
-query_allowlist = [
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref", "q",
-]
-retention_days = 395
-pseudonym_days = 90
-k = 5
-policy_version = "1"
-
-[sites.blog]
-origins = ["https://blog.example"]
-redirect_hosts = ["blog.example"]
-
-[sites.docs]
-origins = ["https://docs.example"]
-redirect_hosts = ["docs.example"]
-default_consent = "denied"
-"""
-
-
-def ensure_sites_file(path: Path) -> bool:
-    """Write the demo sites file when none exists; True when it was written."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(DEMO_SITES_TOML, encoding="utf-8")
-    return True

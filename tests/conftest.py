@@ -1,8 +1,12 @@
-"""Fixtures shared by unit tests: a pipeline context on a temporary data directory."""
+"""Fixtures shared by the suite: a pipeline context on a temporary data directory, one
+Chromium, and the guarantees that no server outlives its test and no process the run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,8 @@ from service.ingest.pipeline import run
 from service.privacy.keys import KeyStore
 from service.settings import Settings
 from service.sites import Site
+from tests import leftovers, patience
+from tests.integration.server import STARTED
 
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -72,3 +78,44 @@ def browser() -> Iterator[Browser]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Mark this run's environment: every process the suite starts inherits the mark."""
+    os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
+
+
+@pytest.fixture(autouse=True)
+def _stop_servers_started_by_the_test() -> Iterator[None]:
+    """Stop, after each test, the servers it started, whether it passed, failed or errored.
+
+    Servers of module- and session-scoped fixtures start before this snapshot
+    and are left to their fixture's own teardown.
+    """
+    before = len(STARTED)
+    yield
+    for server in STARTED[before:]:
+        if server.running:
+            server.kill()
+    del STARTED[before:]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process it started is still alive, and kill those that are."""
+    for server in STARTED:
+        if server.running:
+            server.kill()
+    run_id = os.environ[leftovers.MARK]
+    deadline = time.monotonic() + patience.seconds(10)  # processes being reaped right now
+    left = leftovers.find(run_id)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = leftovers.find(run_id)
+    if left:
+        leftovers.kill(left)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"{len(left)} process(es) started by the tests were still running:"]
+        lines += [f"  pid {p.pid}: {p.command}" for p in left]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

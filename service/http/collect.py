@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 
 from service import metrics
 from service.http.client import client_from_request
+from service.http.origin_warnings import warn_refused_origin
 from service.http.state import state
 from service.ingest.parse import parse
 from service.ingest.pipeline import BatchResult, process
@@ -35,4 +36,6 @@ def post_event() -> Response:
     client = client_from_request(request, app_state.ctx.clock())
     result = process(raws, client, app_state.ctx, app_state.spool)
     count(result)
+    if result.origin_refused_for:
+        warn_refused_origin(result.origin_refused_for, client.origin)
     return Response(orjson.dumps(result.body()), result.status, mimetype="application/json")

@@ -48,6 +48,11 @@ def _bad_query(exc: StatsError) -> tuple[Response, int]:
 
 def _authorized_site() -> Site:
     sites = state().ctx.sites
+    named = sites.get(request.args.get("site", ""))
+    if named is not None and not named.stats_token:
+        raise Unauthorized(
+            401, "this site has no stats_token in the sites file: set one to use the Stats API"
+        )
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     owner = next(
@@ -60,10 +65,9 @@ def _authorized_site() -> Site:
     )
     if owner is None:
         raise Unauthorized(401, "a valid Bearer token is required")
-    site = sites.get(request.args.get("site", ""))
-    if site is None or site.id != owner.id:
+    if named is None or named.id != owner.id:
         raise Unauthorized(403, "this token is not for that site")
-    return site
+    return named
 
 
 def _query(site: Site) -> Query:

@@ -66,6 +66,7 @@ class BatchResult:
     stored: Counter[str] = field(default_factory=Counter)
     sites: Counter[str] = field(default_factory=Counter)
     forbidden_only: bool = False
+    origin_refused_for: set[str] = field(default_factory=set)  # sites the Origin may not post to
 
     @property
     def status(self) -> int:
@@ -101,6 +102,8 @@ def process(raws: Sequence[Any], client: Client, ctx: Context, spool: SpoolWrite
                 result.dropped[outcome.row["drop_reason"]] += 1
             continue
         result.dropped[outcome.reason.value] += 1
+        if outcome.reason is DropReason.ORIGIN_NOT_ALLOWED:
+            result.origin_refused_for.add(raw["site"])  # validated: a configured site's id
         if outcome.reason in REJECTIONS:
             rejected_reasons.add(outcome.reason)
             result.rejected.append({"index": index, "errors": outcome.errors or {}})

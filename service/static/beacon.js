@@ -80,8 +80,11 @@
     depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) * 100) / d.documentElement.scrollHeight)));
   }
   // One engagement event per page view when the page is hidden or left, if anything changed.
+  // Leaving fires pagehide and visibilitychange, in either order: the first stops the clock
+  // (since = 0), so the second finds nothing changed. Showing the page again restarts it.
   function report() {
     engage();
+    since = 0;
     if (sent != (sent = depth + "," + engaged)) {
       track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
     }

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests import patience
 from tests.browser.conftest import HEADLESS_UA, Stack, Tab
-from tests.integration.server import Server, free_port
+from tests.integration.server import Server
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +21,7 @@ HIDE_PAGE = """() => {
 
 
 def rows(
-    stack: Stack, sql: str, params: list[Any], count: int, timeout_s: float = 15
+    stack: Stack, sql: str, params: list[Any], count: int, timeout_s: float = patience.LOADED_S
 ) -> list[tuple[Any, ...]]:
     """Poll the DuckDB views until ``count`` rows match (the loader runs every 0.3 s)."""
     deadline = time.monotonic() + timeout_s
@@ -35,7 +36,7 @@ def rows(
 
 def settle(stack: Stack) -> None:
     """Wait long enough for anything the beacon sent to be loaded (segment age + load)."""
-    time.sleep(2.0)
+    time.sleep(patience.seconds(2.0))
 
 
 def test_pageview_spa_navigation_and_clicks(stack: Stack, tab: Tab) -> None:
@@ -138,6 +139,30 @@ def test_scroll_then_hide_sends_one_engagement_event(stack: Stack, tab: Tab) -> 
     assert depth >= 90
     assert engaged_ms > 0
     tab.cookies_and_errors_clean()
+
+
+@pytest.mark.parametrize("how", ["navigate_away", "hide_then_navigate_away", "close"])
+def test_leaving_a_page_sends_exactly_one_engagement_event(
+    stack: Stack, tab: Tab, how: str
+) -> None:
+    # Leaving fires both pagehide and visibilitychange (in either order, and a hidden page
+    # may be left later): one page view, one engagement event.
+    path = f"/leave-{how}"
+    url = stack.pages.add(path, stack.page_html("<p>short visit</p>"))
+    tab.page.goto(url)
+    tab.page.bring_to_front()
+    tab.page.wait_for_timeout(500)
+    if how == "hide_then_navigate_away":
+        tab.page.evaluate(HIDE_PAGE)
+        tab.page.wait_for_timeout(100)
+    if how == "close":
+        tab.page.close(run_before_unload=True)
+    else:
+        tab.page.goto(stack.pages.add("/elsewhere", "<p>elsewhere</p>"))
+    sql = "SELECT engaged_ms FROM events WHERE type = 'engagement' AND path = ?"
+    assert rows(stack, sql, [path], 1)
+    settle(stack)
+    assert len(stack.collector.query(sql, [path])) == 1
 
 
 def test_granted_consent_gives_one_stable_key_and_withdrawal_forgets_it(
@@ -274,7 +299,7 @@ def test_events_refused_with_503_are_retried(stack: Stack, tab: Tab) -> None:
     tab.page.goto(url)
     rows(stack, "SELECT 1 FROM events WHERE path = '/retry'", [], 1)
     tab.page.evaluate("() => { window.__ccRefuse = 2; clearcount('event', 'retried-event'); }")
-    assert rows(stack, "SELECT 1 FROM events WHERE name = 'retried-event'", [], 1, timeout_s=20)
+    assert rows(stack, "SELECT 1 FROM events WHERE name = 'retried-event'", [], 1)
     assert tab.page.evaluate("() => window.__ccRefuse") == 0
     settle(stack)
     assert stack.collector.query("SELECT count(*) FROM events WHERE name = 'retried-event'") == [
@@ -293,12 +318,13 @@ def test_local_pages_are_ignored_without_data_allow_local(stack: Stack, tab: Tab
     tab.cookies_and_errors_clean()
 
 
-def test_the_demo_page_sends_events(tmp_path: Any, browser: Any) -> None:
-    server = Server(tmp_path, {"CLEARCOUNT_DEMO": "1"})
-    server.port = free_port()
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "sites.toml").write_text(f'[sites.demo]\norigins = ["{server.url}"]\n')
-    server.start()
+def test_the_demo_page_sends_events_on_whatever_port_serve_binds(
+    tmp_path: Any, browser: Any
+) -> None:
+    # No sites file: `serve` writes its demo one, whose origins follow the bind, as on a
+    # first `make run` with another --bind.
+    server = Server(tmp_path, {"CLEARCOUNT_DEMO": "1"}, sites_toml=None).start()
+    assert server.port != 8000
     try:
         context = browser.new_context()
         page = context.new_page()

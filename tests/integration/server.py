@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +13,9 @@ from typing import Any
 
 import duckdb
 import requests
+
+from service.readiness import NotReady, kill_group, start_server, stop_group
+from tests import patience
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,10 @@ honor_dnt = false
 """
 
 
+# Every server started in this run, so that none outlives the test that started it.
+STARTED: list[Server] = []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,6 +53,7 @@ def free_port() -> int:
 class Server:
     root: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
+    sites_toml: str | None = SITES_TOML  # None: `serve` writes its demo file, as on a first run
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -81,57 +87,58 @@ class Server:
         return env
 
     def start(self) -> Server:
+        """Start ``clearcount serve`` in its own process group; return once it answers.
+
+        A start that fails kills the whole group before raising, and every
+        server started is registered, so the suite stops it even when the test
+        that started it errors (see tests/conftest.py).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         sites = self.root / "sites.toml"
-        if not sites.exists():
-            sites.write_text(SITES_TOML)
+        if not sites.exists() and self.sites_toml is not None:
+            sites.write_text(self.sites_toml)
         self.port = self.port or free_port()
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "serve"],
-                cwd=ROOT,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so a test can SIGKILL all of it
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server died:\n{self.log_path.read_text()}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not come up:\n{self.log_path.read_text()}")
+            try:
+                self.proc = start_server(
+                    [sys.executable, "-m", "service.cli", "serve"],
+                    ready_url=self.url + "/healthz",
+                    deadline_s=patience.START_S,
+                    env=self.env(),
+                    cwd=ROOT,
+                    output=log,
+                )
+            except NotReady as exc:
+                raise RuntimeError(f"{exc}:\n{self.log_path.read_text()[-5000:]}") from None
+        STARTED.append(self)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         """SIGTERM, as an operator would: gunicorn drains, then the loader drains the spool."""
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
+        was_running = self.running
+        code = stop_group(self.proc, grace_s=patience.STOP_S)
+        if was_running and code is None:
+            raise RuntimeError(f"server did not stop within {patience.STOP_S:g} s; killed")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: master, workers and loader at once."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        if self.proc is not None:
+            kill_group(self.proc)
 
     def post(
         self, body: Any, headers: dict[str, str] | None = None, **kw: Any
     ) -> requests.Response:
         return requests.post(
-            self.url + "/api/event", json=body, headers=headers or {}, timeout=10, **kw
+            self.url + "/api/event", json=body, headers=headers or {}, timeout=patience.HTTP_S, **kw
         )
 
-    def wait_loaded(self, table: str, count: int, timeout_s: float = 20) -> int:
+    def wait_loaded(self, table: str, count: int, timeout_s: float = patience.LOADED_S) -> int:
         deadline = time.monotonic() + timeout_s
         n = -1
         while time.monotonic() < deadline:
@@ -170,7 +177,7 @@ def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProc
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=patience.COMMAND_S,
         check=False,
     )
 

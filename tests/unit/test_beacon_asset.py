@@ -6,9 +6,10 @@ import gzip
 from pathlib import Path
 
 from service.app import create_app
+from service.demo_sites import demo_sites_toml
 from service.http.beacon import SOURCE, beacon_asset
 from service.settings import Settings
-from service.sites import DEMO_SITES_TOML, parse_sites
+from service.sites import parse_sites
 
 BUDGET_BYTES = 1536  # 1.5 KiB, gzipped, as served
 
@@ -27,7 +28,9 @@ def test_beacon_source_needs_no_eval_and_sets_no_cookie() -> None:
 
 def test_beacon_route_caches_by_content_hash(tmp_path: Path) -> None:
     app = create_app(
-        Settings(data_dir=tmp_path), sites=parse_sites(DEMO_SITES_TOML), housekeeping=False
+        Settings(data_dir=tmp_path),
+        sites=parse_sites(demo_sites_toml("127.0.0.1:8000")),
+        housekeeping=False,
     )
     client = app.test_client()
     first = client.get("/beacon.js", headers={"Accept-Encoding": "gzip"})
@@ -45,7 +48,9 @@ def test_beacon_route_caches_by_content_hash(tmp_path: Path) -> None:
 
 def test_preflight_only_for_configured_origins(tmp_path: Path) -> None:
     app = create_app(
-        Settings(data_dir=tmp_path), sites=parse_sites(DEMO_SITES_TOML), housekeeping=False
+        Settings(data_dir=tmp_path),
+        sites=parse_sites(demo_sites_toml("127.0.0.1:8000")),
+        housekeeping=False,
     )
     client = app.test_client()
     allowed = client.options(

@@ -9,8 +9,9 @@ import pytest
 
 from service.app import create_app
 from service.cli import build_parser
+from service.demo_sites import demo_sites_toml
 from service.settings import Settings, documented_fields
-from service.sites import DEMO_SITES_TOML, Site, parse_sites
+from service.sites import Site, parse_sites
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -35,7 +36,9 @@ def test_every_command_is_in_the_readme() -> None:
 
 def test_every_route_is_in_the_readme(tmp_path: Path) -> None:
     app = create_app(
-        Settings(data_dir=tmp_path), sites=parse_sites(DEMO_SITES_TOML), housekeeping=False
+        Settings(data_dir=tmp_path),
+        sites=parse_sites(demo_sites_toml("127.0.0.1:8000")),
+        housekeeping=False,
     )
     routes = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
     assert len(routes) >= 6
