@@ -1,37 +1,67 @@
 # clearcount: `make run` starts the collector, `make test` runs every test.
-# Both create .venv and install what they need, Debian packages included.
+# Both create .venv and install what they need, Debian packages included;
+# `make run` installs only what serving needs.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# One stamp per set of extras: serving, the test suite, the notebooks.
+SERVE_STAMP     := $(VENV)/.installed-serve
+TEST_STAMP      := $(VENV)/.installed-test
+NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
+# How many CPU-bound loops `make test-busy` runs beside the suite (one per core here).
+BUSY_LOOPS ?= 2
 
-.PHONY: install run test lint unit bench system-test-deps system-bench-deps clean
+.PHONY: install run test test-busy lint unit bench notebooks system-test-deps system-bench-deps clean
 
-install: $(STAMP)
+install: $(SERVE_STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(SERVE_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(SERVE_STAMP)
+
+$(NOTEBOOKS_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+	touch $@ $(SERVE_STAMP)
+
+run: $(SERVE_STAMP)
 	$(BIN)/clearcount serve --demo
 
-test: $(STAMP) system-test-deps lint
+test: $(TEST_STAMP) system-test-deps lint
 	$(BIN)/pytest
 
-unit: $(STAMP)
+# The suite while BUSY_LOOPS CPU-bound processes compete for the cores, with doubled
+# patience (tests/patience.py); the loops are stopped however the suite ends.
+test-busy: $(TEST_STAMP) system-test-deps
+	@pids=""; i=0; \
+	while [ $$i -lt $(BUSY_LOOPS) ]; do \
+		$(PYTHON) -c 'while True: pass' & pids="$$pids $$!"; i=$$((i + 1)); \
+	done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "busy loops:$$pids"; \
+	CLEARCOUNT_TEST_PATIENCE=$${CLEARCOUNT_TEST_PATIENCE:-2} $(MAKE) --no-print-directory test
+
+notebooks: $(NOTEBOOKS_STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+unit: $(TEST_STAMP)
 	$(BIN)/pytest tests/unit
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP) system-bench-deps
+bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.report
 	$(BIN)/python -m benchmarks.compact

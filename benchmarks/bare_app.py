@@ -28,6 +28,15 @@ def event() -> tuple[str, int]:
 
 
 durable_app = Flask(__name__)
+
+
+@app.get("/healthz")
+@durable_app.get("/healthz")
+def healthz() -> tuple[str, int]:
+    """Readiness for the benchmark harness, as the collector's own /healthz."""
+    return "ok", 200
+
+
 _writer: list[SpoolWriter] = []
 _writer_lock = threading.Lock()
 

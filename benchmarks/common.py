@@ -8,17 +8,18 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from service.readiness import start_server, stop_group
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+READY_S = 120.0  # a server to answer after start, on a machine that may be busy
+STOP_S = 60.0  # SIGTERM to exit before the group is killed
 
 
 def free_port() -> int:
@@ -28,31 +29,19 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):  # noqa: S310
-            return  # (a loopback URL we built)
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
 @contextlib.contextmanager
-def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    cmd: list[str], env: dict[str, str], log: Path, ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server in its own process group, ready when entered, all of it stopped on exit."""
     with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        proc = start_server(
+            cmd, ready_url=ready_url, deadline_s=READY_S, env=env, cwd=ROOT, output=out
         )
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, grace_s=STOP_S)
 
 
 def wrk(

@@ -17,12 +17,10 @@ Usage: python -m benchmarks.ingest [--seconds 10] [--connections 32]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -30,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import json as pa_json
 
-from benchmarks.common import free_port, machine, process, python, wait_http, write_section, wrk
+from benchmarks.common import free_port, machine, process, python, write_section, wrk
 from service.settings import Settings
 
 SITES = """\
@@ -91,13 +89,25 @@ def bench_http(work: Path, args: argparse.Namespace) -> dict[str, list[dict[str,
     durable_env = serve_env(work / "durable-data", durable_port, args.workers, args.threads)
     env = serve_env(work / "data", port, args.workers, args.threads)
     with (
-        process(baseline("benchmarks.bare_app:app"), bare_env, work / "bare.log"),
-        process(baseline("benchmarks.bare_app:durable_app"), durable_env, work / "durable.log"),
-        process([python(), "-m", "service.cli", "serve"], env, work / "serve.log"),
+        process(
+            baseline("benchmarks.bare_app:app"),
+            bare_env,
+            work / "bare.log",
+            f"http://127.0.0.1:{bare_port}/healthz",
+        ),
+        process(
+            baseline("benchmarks.bare_app:durable_app"),
+            durable_env,
+            work / "durable.log",
+            f"http://127.0.0.1:{durable_port}/healthz",
+        ),
+        process(
+            [python(), "-m", "service.cli", "serve"],
+            env,
+            work / "serve.log",
+            f"http://127.0.0.1:{port}/healthz",
+        ),
     ):
-        _wait_post(bare_port)
-        _wait_post(durable_port)
-        wait_http(f"http://127.0.0.1:{port}/healthz")
         bare_url = f"http://127.0.0.1:{bare_port}/api/event"
         durable_url = f"http://127.0.0.1:{durable_port}/api/event"
         url = f"http://127.0.0.1:{port}/api/event"
@@ -115,20 +125,6 @@ def bench_http(work: Path, args: argparse.Namespace) -> dict[str, list[dict[str,
                     wrk(target, body, seconds=args.seconds, connections=args.connections)
                 )
     return runs
-
-
-def _wait_post(port: int) -> None:
-    """The bare app has no health route; its one endpoint answers a POST."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            req = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/event", data=b"{}", method="POST"
-            )
-            with urllib.request.urlopen(req, timeout=1):  # noqa: S310 (loopback)
-                return
-        time.sleep(0.1)
-    raise RuntimeError("bare app did not answer")
 
 
 SETTLE_S = 3.0

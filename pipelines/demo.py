@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -149,6 +150,19 @@ def _visits(
         )
 
 
+REQUEST_TIMEOUT_S = 60.0  # generous: the collector may share a busy machine
+RETRIED = frozenset({429, 503})
+MAX_TRIES = 6
+MAX_RETRY_WAIT_S = 30.0
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.1), MAX_RETRY_WAIT_S)
+    except ValueError:
+        return 1.0
+
+
 class Sender:
     def __init__(self, base_url: str, plan: Plan) -> None:
         self.base = base_url.rstrip("/")
@@ -168,12 +182,17 @@ class Sender:
         return headers
 
     def events(self, visit: Visit, batch: list[dict[str, Any]]) -> None:
-        response = self.session.post(
-            self.base + "/api/event",
-            data=orjson.dumps(batch),
-            headers=self.headers(visit),
-            timeout=10,
-        )
+        """POST one batch; a 429 or 503 is waited out (Retry-After) a few times, as the beacon does."""
+        for _ in range(MAX_TRIES):
+            response = self.session.post(
+                self.base + "/api/event",
+                data=orjson.dumps(batch),
+                headers=self.headers(visit),
+                timeout=REQUEST_TIMEOUT_S,
+            )
+            if response.status_code not in RETRIED:
+                break
+            time.sleep(_retry_after(response))
         response.raise_for_status()
         self.plan.requests["event"] += 1
         for e in batch:
@@ -187,7 +206,7 @@ class Sender:
             f"{self.base}{path}?{urlencode(params)}",
             headers=headers,
             allow_redirects=False,
-            timeout=10,
+            timeout=REQUEST_TIMEOUT_S,
         )
         self.plan.requests[path] += 1
 

@@ -186,7 +186,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     from pipelines.demo import run_demo
     from service.demo_sites import ensure_sites_file
-    from service.readiness import start_server, stop_group
+    from service.readiness import address_in_use, start_server, stop_group
     from service.serve import prepare
 
     ensure_sites_file(settings.sites, settings.bind)
@@ -199,6 +199,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     else:
         own = dataclasses.replace(settings, backfill=True, trusted_proxies=1, rate_limit=0)
         base = f"http://{own.bind}"
+        if address_in_use(own.bind):
+            print(
+                f"{own.bind} is in use (is `make run` still running?): stop it, pass --bind "
+                "with a free address, or --url to send to the running collector",
+                file=sys.stderr,
+            )
+            return 2
         server = start_server(
             [sys.executable, "-m", "service.cli", "serve"],
             ready_url=base + "/healthz",
@@ -276,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
             "rate_limit_storage",
             "workers",
             "threads",
+            "header_timeout_s",
+            "body_timeout_s",
             "pin_workers",
             "segment_max_bytes",
             "segment_max_age_s",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,17 @@ import requests
 
 PROBE_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.1
+
+
+def address_in_use(bind: str) -> bool:
+    """True when something already listens on ``host:port``: a new server could not bind it,
+    and a readiness check would be answered by the old one."""
+    host, _, port = bind.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 class NotReady(RuntimeError):

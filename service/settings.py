@@ -52,6 +52,18 @@ class Settings:
     # against 8 gives about 6 % more single events a second, and the bare endpoint
     # plus a durable append goes from 0.72x to 0.82x the bare endpoint alone.
     threads: int = _setting(16, "CLEARCOUNT_THREADS", "threads per gunicorn worker")
+    header_timeout_s: float = _setting(
+        5.0,
+        "CLEARCOUNT_HEADER_TIMEOUT_S",
+        "seconds a client has to send a request's headers (from connecting, or from going "
+        "quiet on a kept-alive connection) before the connection is dropped",
+    )
+    body_timeout_s: float = _setting(
+        10.0,
+        "CLEARCOUNT_BODY_TIMEOUT_S",
+        "seconds a client has to send a request's body after its headers before the "
+        "connection is dropped",
+    )
     pin_workers: bool = _setting(
         True,
         "CLEARCOUNT_PIN_WORKERS",

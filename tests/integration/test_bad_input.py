@@ -3,6 +3,7 @@ and never at the cost of the valid events in the same batch."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import orjson
 import pytest
 import requests
 
+from tests import patience
 from tests.integration.server import Server
 
 UA = {"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1.15"}
@@ -31,7 +33,7 @@ def raw(
         server.url + "/api/event",
         data=body,
         headers={"Content-Type": content_type, **UA, **headers},
-        timeout=10,
+        timeout=patience.HTTP_S,
     )
 
 
@@ -94,7 +96,7 @@ def test_bad_input_gets_a_json_4xx(
     ],
 )
 def test_other_requests_never_5xx(server: Server, method: str, path: str) -> None:
-    response = requests.request(method, server.url + path, headers=UA, timeout=10)
+    response = requests.request(method, server.url + path, headers=UA, timeout=patience.HTTP_S)
     assert response.status_code < 500
     if response.headers.get("Content-Type", "").startswith("application/json"):
         assert response.json().get("error")
@@ -135,7 +137,9 @@ def test_rate_limited_client_gets_429_with_json(tmp_path: Path) -> None:
     try:
         statuses = []
         for _ in range(12):
-            response = requests.post(limited.url + "/api/event", json=OK, headers=UA, timeout=5)
+            response = requests.post(
+                limited.url + "/api/event", json=OK, headers=UA, timeout=patience.HTTP_S
+            )
             statuses.append(response.status_code)
         assert statuses[:5] == [202] * 5
         assert set(statuses[5:]) == {429}
@@ -146,7 +150,7 @@ def test_rate_limited_client_gets_429_with_json(tmp_path: Path) -> None:
             limited.url + "/api/event",
             json=OK,
             headers={**UA, "X-Forwarded-For": "203.0.113.5"},
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
         assert other.status_code == 202
     finally:
@@ -166,20 +170,23 @@ def test_spool_backlog_over_limit_answers_503_with_retry_after(tmp_path: Path) -
     ).start()
     try:
         assert (
-            requests.post(full.url + "/api/event", json=OK, headers=UA, timeout=5).status_code
+            requests.post(
+                full.url + "/api/event", json=OK, headers=UA, timeout=patience.HTTP_S
+            ).status_code
             == 202
         )
-        import time
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + patience.seconds(30)
         while time.monotonic() < deadline:
-            response = requests.post(full.url + "/api/event", json=OK, headers=UA, timeout=5)
+            response = requests.post(
+                full.url + "/api/event", json=OK, headers=UA, timeout=patience.HTTP_S
+            )
             if response.status_code == 503:
                 break
             time.sleep(0.2)
         assert response.status_code == 503
         assert response.json()["error"] == "spool_unavailable"
         assert response.headers["Retry-After"] == "5"
-        assert requests.get(full.url + "/readyz", timeout=5).status_code == 503
+        assert requests.get(full.url + "/readyz", timeout=patience.HTTP_S).status_code == 503
     finally:
         full.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from tests import patience
 from tests.integration.server import Server
 
 CLIENTS = 6
@@ -39,7 +40,7 @@ def test_every_acknowledged_event_survives_sigkill_exactly_once(tmp_path: Path) 
                 ]
             try:
                 response = session.post(
-                    server.url + "/api/event", json=batch, headers=headers, timeout=5
+                    server.url + "/api/event", json=batch, headers=headers, timeout=patience.HTTP_S
                 )
             except requests.RequestException:
                 return  # the server is gone

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests import patience
 from tests.integration.server import ROOT, demo_data
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -39,8 +40,12 @@ def test_notebook_outputs_are_stripped_in_git(path: Path) -> None:
 def test_notebook_executes(path: Path, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEARCOUNT_DATA_DIR", str(lake))
     book = nbformat.read(path, as_version=4)
+    # JupyterLab starts each kernel in the notebook's own folder: run them there too.
     NotebookClient(
-        book, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        book,
+        timeout=patience.seconds(120),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     images = [
         o for c in book.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
@@ -50,3 +55,8 @@ def test_notebook_executes(path: Path, lake: Path, monkeypatch: pytest.MonkeyPat
     ]
     assert not errors
     assert images, "no chart was drawn"
+    tables = [
+        o for c in book.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})
+    ]
+    assert tables, "no table was shown"
+    assert all("<table" in o["data"]["text/html"] for o in tables)  # DataFrames, not lists

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 import requests
 
+from tests import patience
 from tests.integration.server import Server
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
@@ -32,7 +33,7 @@ def test_analyst_reads_read_only_while_server_ingests_and_loads(tmp_path: Path) 
                 return
             if (
                 session.post(
-                    server.url + "/api/event", json=[EVENT] * 5, headers=UA, timeout=5
+                    server.url + "/api/event", json=[EVENT] * 5, headers=UA, timeout=patience.HTTP_S
                 ).status_code
                 == 202
             ):
@@ -55,7 +56,7 @@ def test_analyst_reads_read_only_while_server_ingests_and_loads(tmp_path: Path) 
             time.sleep(0.05)
     finally:
         stop.set()
-        writer.join(10)
+        writer.join(patience.HTTP_S)
         server.stop()
     assert counts == sorted(counts), "rows went missing between two reads"
     assert counts[-1] > 0, "the loader never made rows visible during the run"
@@ -74,24 +75,31 @@ def test_metrics_count_across_workers_and_health(tmp_path: Path) -> None:
         for _ in range(30):  # new connections, so several workers answer
             assert (
                 requests.post(
-                    server.url + "/api/event", json=EVENT, headers=UA, timeout=5
+                    server.url + "/api/event", json=EVENT, headers=UA, timeout=patience.HTTP_S
                 ).status_code
                 == 202
             )
-        requests.post(server.url + "/api/event", json={"site": "shop"}, headers=UA, timeout=5)
         requests.post(
-            server.url + "/api/event", json={**EVENT, "consent": "denied"}, headers=UA, timeout=5
+            server.url + "/api/event", json={"site": "shop"}, headers=UA, timeout=patience.HTTP_S
+        )
+        requests.post(
+            server.url + "/api/event",
+            json={**EVENT, "consent": "denied"},
+            headers=UA,
+            timeout=patience.HTTP_S,
         )
         server.wait_loaded("events", 30)
         time.sleep(0.5)
-        text = requests.get(server.url + "/metrics", timeout=5).text
+        text = requests.get(server.url + "/metrics", timeout=patience.HTTP_S).text
         assert metric(text, "clearcount_events_accepted_total", 'site="shop"') == 31
         assert metric(text, "clearcount_events_dropped_total", 'reason="invalid"') == 1
         assert metric(text, "clearcount_events_dropped_total", 'reason="consent_denied"') == 1
         assert metric(text, "clearcount_records_spooled_total", 'table="events"') == 30
         assert metric(text, "clearcount_rows_loaded_total", 'table="events"') == 30
-        assert requests.get(server.url + "/healthz", timeout=5).json() == {"status": "ok"}
-        ready = requests.get(server.url + "/readyz", timeout=5)
+        assert requests.get(server.url + "/healthz", timeout=patience.HTTP_S).json() == {
+            "status": "ok"
+        }
+        ready = requests.get(server.url + "/readyz", timeout=patience.HTTP_S)
         assert ready.status_code == 200
         assert ready.json()["checks"]["spool_writable"] is True
     finally:
@@ -105,14 +113,17 @@ def test_pixel_and_redirect_answers(tmp_path: Path) -> None:
             server.url + "/api/pixel.gif",
             params={"site": "shop", "url": "https://shop.example/"},
             headers=UA,
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
         assert pixel.status_code == 200
         assert pixel.headers["Content-Type"] == "image/gif"
         assert pixel.content.startswith(b"GIF89a")
         assert "no-store" in pixel.headers["Cache-Control"]
         broken = requests.get(
-            server.url + "/api/pixel.gif", params={"site": "nosuch"}, headers=UA, timeout=5
+            server.url + "/api/pixel.gif",
+            params={"site": "nosuch"},
+            headers=UA,
+            timeout=patience.HTTP_S,
         )
         assert broken.status_code == 200
         assert broken.content.startswith(b"GIF89a")
@@ -121,7 +132,7 @@ def test_pixel_and_redirect_answers(tmp_path: Path) -> None:
             params={"site": "shop", "to": "https://shop.example/x?a=1"},
             headers=UA,
             allow_redirects=False,
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
         assert ok.status_code == 302
         assert ok.headers["Location"] == "https://shop.example/x?a=1"
@@ -131,7 +142,7 @@ def test_pixel_and_redirect_answers(tmp_path: Path) -> None:
                 params={"site": "shop", "to": to},
                 headers=UA,
                 allow_redirects=False,
-                timeout=5,
+                timeout=patience.HTTP_S,
             )
             assert bad.status_code == 400
             assert "Location" not in bad.headers
@@ -153,7 +164,7 @@ def children(pid: int) -> list[int]:
 def gunicorn_workers(server: Server, expected: int) -> list[int]:
     """The worker processes: children of the gunicorn master that serve started."""
     assert server.proc is not None
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + patience.seconds(60)
     while time.monotonic() < deadline:
         for child in children(server.proc.pid):
             with contextlib.suppress(OSError):
@@ -177,6 +188,8 @@ def test_workers_are_pinned_to_distinct_cpus(tmp_path: Path, pin: str) -> None:
             assert affinities[0] != affinities[1]
         else:
             assert affinities == [cpus, cpus]
-        assert requests.post(server.url + "/api/event", json=EVENT, headers=UA, timeout=5).ok
+        assert requests.post(
+            server.url + "/api/event", json=EVENT, headers=UA, timeout=patience.HTTP_S
+        ).ok
     finally:
         server.stop()

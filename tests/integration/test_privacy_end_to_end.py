@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from tests import patience
 from tests.integration.server import Server
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36 clearcount-e2e"
@@ -145,14 +146,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             f"{server.url}/api/pixel.gif",
             params={"site": "shop", "url": f"https://shop.example/p?email={EMAIL}", "c": "nov"},
             headers={"X-Forwarded-For": IPV4_GB, "User-Agent": CHROME},
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
         requests.get(
             f"{server.url}/r",
             params={"site": "shop", "to": "https://shop.example/sale?utm_campaign=nov", "c": "nov"},
             headers={"X-Forwarded-For": IPV4_GB, "User-Agent": CHROME},
             allow_redirects=False,
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
     finally:
         server.stop()

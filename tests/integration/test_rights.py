@@ -15,6 +15,7 @@ import requests
 from pipelines.commit import live_files, superseded_files
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
+from tests import patience
 from tests.integration.server import Server
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
@@ -58,7 +59,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
             server.url + "/api/consent",
             json={"site": "shop", "visitor_id": ERASED, "consent": "granted"},
             headers=UA,
-            timeout=5,
+            timeout=patience.HTTP_S,
         )
         assert server.wait_loaded("events", 11) >= 11
         before_others = sorted(
@@ -72,7 +73,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
             server.url + "/api/export",
             json={"site": "shop", "visitor_id": ERASED},
             headers=UA,
-            timeout=10,
+            timeout=patience.HTTP_S,
         )
         assert exported.status_code == 200
         assert sorted(r["path"] for r in exported.json()) == [f"/e{i}" for i in range(5)]
@@ -81,7 +82,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
             server.url + "/api/export",
             json={"site": "shop", "visitor_id": "nobody"},
             headers=UA,
-            timeout=10,
+            timeout=patience.HTTP_S,
         )
         assert unknown.status_code == 200
         assert unknown.json() == []
@@ -103,7 +104,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
             server.url + "/api/forget",
             json={"site": "shop", "visitor_id": ERASED},
             headers=UA,
-            timeout=10,
+            timeout=patience.HTTP_S,
         )
         assert answer.status_code == 202
         # After the erasure, the same visitor's events are dropped on arrival.
@@ -213,7 +214,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
                 server.url + "/api/forget",
                 json={"site": "shop", "visitor_id": ERASED},
                 headers=UA,
-                timeout=10,
+                timeout=patience.HTTP_S,
             )
             assert forget.status_code == 202
             compactor = subprocess.Popen(
@@ -222,7 +223,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + patience.seconds(60)
             while time.monotonic() < deadline and not (
                 results
                 and results[-1] == (90, 90, 0, 30)
@@ -238,7 +239,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
             stop.set()
             reader.join()
             con.close()
-        out, _ = compactor.communicate(timeout=30)
+        out, _ = compactor.communicate(timeout=patience.seconds(60))
         assert compactor.returncode == 0
         assert "compacted" in out
         errors = [r for r in results if isinstance(r, str)]
@@ -248,7 +249,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
         erased = [r[2] for r in results if not isinstance(r, str)]
         assert set(erased) == {30, 0}
         assert erased == sorted(erased, reverse=True)  # gone at once, never back
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + patience.LOADED_S
         while time.monotonic() < deadline and not list(receipts.glob("*.json")):
             time.sleep(0.2)
         assert list(receipts.glob("*.json"))

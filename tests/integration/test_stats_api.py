@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import patience
 from tests.integration.server import Server
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
@@ -57,7 +58,7 @@ def get(
         f"{server.url}/api/stats/{endpoint}",
         params={"site": "shop", "period": "7d", **params},
         headers=headers,
-        timeout=10,
+        timeout=patience.HTTP_S,
     )
 
 

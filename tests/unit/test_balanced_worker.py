@@ -16,6 +16,7 @@ from gunicorn.config import Config
 
 from service import worker as worker_module
 from service.worker import BUSY_ACCEPT_DELAY_S, BalancedThreadWorker
+from tests import patience
 
 
 class Log:
@@ -53,9 +54,15 @@ def worker() -> Iterator[Setup]:
     listener.close()
 
 
+def request(client: socket.socket) -> socket.socket:
+    """The client sends a whole request: only then does the worker give it a thread."""
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    return client
+
+
 def drain(w: BalancedThreadWorker) -> None:
     """Run finish_request for every request, as the worker's main loop would."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + patience.seconds(10)
     while w.busy and time.monotonic() < deadline:
         w.method_queue.run_callbacks(None)
         time.sleep(0.01)
@@ -69,7 +76,10 @@ def timed_accept(w: BalancedThreadWorker, listener: socket.socket) -> float:
 
 def test_busy_worker_defers_then_accepts(worker: Setup) -> None:
     w, listener, release = worker
-    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    clients = [
+        request(socket.create_connection(listener.getsockname(), timeout=patience.seconds(10)))
+        for _ in range(3)
+    ]
     try:
         timed_accept(w, listener)
         timed_accept(w, listener)
@@ -89,7 +99,10 @@ def test_worker_with_a_free_thread_wins_the_connection(
     worker: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w, listener, release = worker
-    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    clients = [
+        request(socket.create_connection(listener.getsockname(), timeout=patience.seconds(10)))
+        for _ in range(3)
+    ]
     taken: list[socket.socket] = []
 
     def other_worker_accepts(seconds: float) -> None:
@@ -109,3 +122,44 @@ def test_worker_with_a_free_thread_wins_the_connection(
         release.set()
     monkeypatch.undo()
     drain(w)
+
+
+def test_a_slow_or_idle_client_holds_no_thread_and_is_dropped_after_its_time(
+    worker: Setup,
+) -> None:
+    w, listener, _release = worker
+    w.header_timeout_s = 0.3
+    idle = socket.create_connection(listener.getsockname(), timeout=patience.seconds(10))
+    slow = socket.create_connection(listener.getsockname(), timeout=patience.seconds(10))
+    slow.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")  # and then nothing more, yet
+    try:
+        w.accept(listener)
+        w.accept(listener)
+        assert w.busy == 0  # neither has a whole request: no thread is taken
+        assert len(w.reading) == 2
+        time.sleep(0.4)
+        w.murder_pending()  # the worker's loop does this on every turn
+        assert w.reading == {}
+        assert w.nr_conns == 0
+        for client in (idle, slow):
+            assert client.recv(10) == b""  # dropped
+    finally:
+        idle.close()
+        slow.close()
+
+
+def test_a_request_completed_later_gets_its_thread(worker: Setup) -> None:
+    w, listener, release = worker
+    client = socket.create_connection(listener.getsockname(), timeout=patience.seconds(10))
+    client.sendall(b"POST /api/event HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+    try:
+        w.accept(listener)
+        assert w.busy == 0
+        client.sendall(b"{}")
+        w.wait_for_and_dispatch_events(timeout=patience.seconds(5))
+        assert w.busy == 1
+        assert w.reading == {}
+    finally:
+        release.set()
+        drain(w)
+        client.close()

@@ -32,6 +32,7 @@ from pipelines.lake import ensure_views
 from pipelines.load import daily_maintenance, load_once
 from service.ingest.spool import SpoolWriter
 from service.privacy.keys import KeyStore
+from tests import patience
 
 DAY = dt.date(2026, 11, 20)
 ERASED = 7
@@ -224,7 +225,7 @@ def test_a_reader_holding_the_views_open_never_errors_while_files_are_rewritten(
         time.sleep(1)
     finally:
         (tmp_path / "stop-reader").touch()
-        out, _ = reader.communicate(timeout=60)
+        out, _ = reader.communicate(timeout=patience.seconds(60))
     results = [json.loads(line) for line in out.splitlines()]
     assert [r for r in results if "error" in r] == []
     assert len(results) > 20

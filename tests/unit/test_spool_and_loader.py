@@ -24,6 +24,7 @@ from service.ingest.spool import (
     ready_segments,
     spool_dirs,
 )
+from tests import patience
 
 
 def record(i: int, site: str = "shop") -> bytes:
@@ -123,7 +124,7 @@ def test_after_a_sync_the_first_uncovered_waiter_leads_the_next_and_the_rest_wai
         for i, name in enumerate("ABC")
     }
     threads["A"].start()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + patience.seconds(10)
     while not leaders and time.monotonic() < deadline:
         time.sleep(0.001)
     threads["B"].start()
