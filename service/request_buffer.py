@@ -32,8 +32,12 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 class Verdict(enum.Enum):
     WAIT = "wait"  # more bytes are needed
-    READY = "ready"  # hand the bytes to a thread: complete, or never going to be
+    READY = "ready"  # hand the bytes to a thread: whole, or for the parser to refuse
     SEND_CONTINUE = "continue"  # answer 100 Continue, then wait for the body
+    # Refused here, at once, without a thread: waiting for the rest would never end well.
+    HEAD_TOO_LARGE = "head_too_large"  # 431
+    BODY_TOO_LARGE = "body_too_large"  # 413, however the body is framed
+    MALFORMED_BODY = "malformed_body"  # 400: chunked framing that cannot be read
 
 
 @dataclass
@@ -53,11 +57,11 @@ class RequestBuffer:
         if self._body is None:
             at = self.data.find(HEAD_END, max(0, searched_to - 3))
             if at < 0:
-                return Verdict.READY if len(self.data) > MAX_HEAD_BYTES else Verdict.WAIT
+                return Verdict.HEAD_TOO_LARGE if len(self.data) > MAX_HEAD_BYTES else Verdict.WAIT
             self.head_end = at + len(HEAD_END)
             framing = self._framing(bytes(self.data[: self.head_end]))
-            if framing is None:
-                return Verdict.READY
+            if not isinstance(framing, tuple):
+                return framing
             self._body = framing
             if self._expects_continue():
                 return Verdict.SEND_CONTINUE
@@ -77,8 +81,9 @@ class RequestBuffer:
         return True
 
     @staticmethod
-    def _framing(head: bytes) -> tuple[str, int] | None:
-        """How the body is framed, or None when the head cannot be judged here (let the parser)."""
+    def _framing(head: bytes) -> tuple[str, int] | Verdict:
+        """How the body is framed; or READY when the parser should judge the head (it refuses
+        conflicting or unknown framing), or BODY_TOO_LARGE."""
         lengths: list[bytes] = []
         codings: list[bytes] = []
         for line in head.split(b"\r\n")[1:]:
@@ -91,13 +96,13 @@ class RequestBuffer:
             elif key == b"transfer-encoding":
                 codings.append(value.strip().lower())
         if codings:
-            return ("chunked", 0) if codings == [b"chunked"] and not lengths else None
+            return ("chunked", 0) if codings == [b"chunked"] and not lengths else Verdict.READY
         if not lengths:
             return ("length", 0)
-        if len(set(lengths)) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 12:
-            return None
-        size = int(lengths[0])
-        return None if size > MAX_BODY_BYTES else ("length", size)
+        if len(set(lengths)) != 1 or not lengths[0].isdigit():
+            return Verdict.READY
+        size = int(lengths[0]) if len(lengths[0]) <= 12 else MAX_BODY_BYTES + 1
+        return Verdict.BODY_TOO_LARGE if size > MAX_BODY_BYTES else ("length", size)
 
     def _body_verdict(self) -> Verdict:
         kind, size = self._body or ("length", 0)
@@ -108,26 +113,27 @@ class RequestBuffer:
 
 
 def chunked_verdict(body: bytes) -> Verdict:
-    """READY once the chunked body is whole, or is malformed or over the limit; else WAIT."""
+    """READY once the chunked body is whole; a refusal once it is malformed or over the
+    limit (an impossible size is refused at its size line); else WAIT."""
     at, total = 0, 0
     while True:
         line_end = body.find(b"\r\n", at)
         if line_end < 0:
-            return Verdict.READY if len(body) - at > MAX_CHUNK_LINE else Verdict.WAIT
+            return Verdict.MALFORMED_BODY if len(body) - at > MAX_CHUNK_LINE else Verdict.WAIT
         size_text = body[at:line_end].split(b";", 1)[0].strip()
-        if not size_text or len(size_text) > 8 or not set(size_text) <= _HEX:
-            return Verdict.READY  # malformed, or a size no body here may have: refuse now
+        if not size_text or not set(size_text) <= _HEX:
+            return Verdict.MALFORMED_BODY
         size = int(size_text, 16)
         total += size
         if total > MAX_BODY_BYTES:
-            return Verdict.READY
+            return Verdict.BODY_TOO_LARGE
         at = line_end + 2
         if size == 0:  # the last chunk; then trailer lines, then a blank line
             if body.startswith(b"\r\n", at) or body.find(b"\r\n\r\n", at - 2) >= 0:
                 return Verdict.READY
-            return Verdict.READY if len(body) - at > MAX_HEAD_BYTES else Verdict.WAIT
+            return Verdict.HEAD_TOO_LARGE if len(body) - at > MAX_HEAD_BYTES else Verdict.WAIT
         if len(body) < at + size + 2:
             return Verdict.WAIT
         if body[at + size : at + size + 2] != b"\r\n":
-            return Verdict.READY  # the chunk is not followed by its CRLF: malformed
+            return Verdict.MALFORMED_BODY  # the chunk is not followed by its CRLF
         at += size + 2

@@ -33,6 +33,7 @@ from typing import Any
 from gunicorn import http
 from gunicorn.workers.gthread import ThreadWorker
 
+from service.http_errors import REFUSALS, answer_malformed, response_bytes
 from service.request_buffer import CONTINUE, RequestBuffer, Verdict
 from service.settings import Settings
 
@@ -73,6 +74,12 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
     def finish_request(self, conn: Any, fs: Any) -> None:
         self.busy -= 1  # finish_request runs on the main thread, as accept does
         super().finish_request(conn, fs)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """A request the HTTP parser refused, or a failure outside the app: a JSON answer,
+        and a log line naming the error's type only (the stock one quotes the request line
+        and the client's address)."""
+        answer_malformed(self.log, req, client, exc)
 
     # Reading requests on the main thread.
 
@@ -118,6 +125,9 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             return False
         if verdict is Verdict.WAIT:
             return False
+        if verdict is not Verdict.READY:
+            self.refuse(conn, verdict)
+            return True
         self.reading.pop(conn, None)
         with contextlib.suppress(KeyError, ValueError):
             self.poller.unregister(conn.sock)  # before a thread reads from it
@@ -130,6 +140,12 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         conn.request_whole = True
         self.enqueue_req(conn)
         return True
+
+    def refuse(self, conn: Any, verdict: Verdict) -> None:
+        """Answer a request that can never be whole (4xx, JSON) and close the connection."""
+        with contextlib.suppress(OSError):
+            conn.sock.send(response_bytes(*REFUSALS[verdict.value]))  # small: fits the buffer
+        self.drop(conn)
 
     def expire_at(self, conn: Any, deadline: float) -> None:
         self.reading[conn] = deadline

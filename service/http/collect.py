@@ -32,7 +32,11 @@ def post_event() -> Response:
     app_state = state()
     if app_state.backlogged:
         raise SpoolUnavailable("the spool backlog is over its limit; the loader is behind")
-    raws = parse(request.get_data(cache=False), request.content_type)
+    raws = parse(
+        request.get_data(cache=False),
+        request.content_type,
+        request.environ.get("HTTP_CONTENT_ENCODING"),
+    )
     client = client_from_request(request, app_state.ctx.clock())
     result = process(raws, client, app_state.ctx, app_state.spool)
     count(result)

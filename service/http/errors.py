@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service import metrics
+from service.http_errors import classify
 from service.ingest.parse import ParseError
 from service.ingest.spool import SpoolUnavailable
 
@@ -50,6 +52,18 @@ def register(app: Flask) -> None:
         response, status = _json(429, "rate_limited", "too many requests from this client")
         response.headers.setdefault("Retry-After", "60")
         return response, status
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> tuple[Response, int]:
+        # Raised by the server's body reader (chunked framing) while the app reads the body.
+        metrics.EVENTS_DROPPED.labels("invalid").inc()
+        status, _reason, error, message = classify(exc)
+        return _json(status, error, message)
+
+    @app.errorhandler(NoMoreData)
+    def _incomplete_body(exc: NoMoreData) -> tuple[Response, int]:
+        metrics.EVENTS_DROPPED.labels("invalid").inc()
+        return _json(400, "incomplete_body", "the body ended before its announced length")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

@@ -14,7 +14,8 @@ def safe_redirect_target(to: str, allowed_hosts: Iterable[str]) -> str | None:
 
     Refused: scheme-relative ``//host``, backslashes (browsers read ``\\`` as
     ``/``), whitespace and control characters, userinfo (``allowed@evil``),
-    other schemes, and hosts that merely end with an allowed name.
+    other schemes, hosts that merely end with an allowed name, and hosts no
+    Location header can carry (empty labels, names IDNA cannot encode).
     """
     if not to or _UNSAFE_CHARS.search(to):
         return None
@@ -29,7 +30,13 @@ def safe_redirect_target(to: str, allowed_hosts: Iterable[str]) -> str | None:
         return None
     if not host or parts.username is not None or parts.password is not None or "@" in parts.netloc:
         return None
-    host = host.rstrip(".")
+    if ".." in host or host.startswith("."):
+        return None  # an empty label: no such host, and no Location header can name it
+    host = host.removesuffix(".")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return None
     if host not in {h.lower().rstrip(".") for h in allowed_hosts}:
         return None
     return to

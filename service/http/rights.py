@@ -81,8 +81,12 @@ def _load(schema: Schema) -> tuple[dict[str, Any], Site]:
     try:
         data: dict[str, Any] = schema.load(doc)
     except ValidationError as exc:
-        fields_in_error = sorted(exc.messages) if isinstance(exc.messages, dict) else []
-        raise Refused(400, "invalid", f"invalid fields: {fields_in_error}") from None
+        named = exc.messages if isinstance(exc.messages, dict) else {}
+        # Only the schema's own names: an unknown key is the client's text, never echoed.
+        known = sorted(k for k in named if k in schema.fields)
+        unknown = len(named) - len(known)
+        detail = f"invalid fields: {known}" + (f", {unknown} unknown field(s)" if unknown else "")
+        raise Refused(400, "invalid", detail) from None
     site = state().ctx.sites.get(data["site"])
     if site is None:
         raise Refused(403, "unknown_site", "no such site")

@@ -92,6 +92,10 @@ def follow() -> BaseResponse | tuple[Response, int]:
         target=Target(tag="a", href=target),
         utm_campaign=campaign,
     )
+    try:
+        response = redirect(target, code=302)
+    except (UnicodeError, ValueError):  # a target the Location header cannot carry
+        return jsonify(error="redirect_not_allowed", message="'to' cannot be redirected to"), 400
     if fields is not None:
         _record(fields)
-    return redirect(target, code=302)
+    return response

@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from service.ingest.event import Context, Dropped, DropReason, Event, Fields, Target
+from service.ingest.parse import Unrepresentable
 from service.ingest.rules import (
     EVENT_RULES,
     Rule,
@@ -120,6 +121,8 @@ def fast_fields(raw: Mapping[str, Any]) -> Fields | None:
 
 def load_fields(raw: Any) -> Fields | dict[str, Any]:
     """The validated payload, or marshmallow's field → messages map."""
+    if isinstance(raw, Unrepresentable):
+        return {"_schema": [Unrepresentable.MESSAGE]}
     if not isinstance(raw, dict):
         return {"_schema": ["each event must be a JSON object"]}
     fast = fast_fields(raw)
@@ -129,8 +132,43 @@ def load_fields(raw: Any) -> Fields | dict[str, Any]:
         result: Fields = _SCHEMA.load(raw)
     except ValidationError as exc:
         messages = exc.messages
-        return messages if isinstance(messages, dict) else {"_schema": messages}
+        return (
+            named_safely(messages, raw, EVENT_RULES)
+            if isinstance(messages, dict)
+            else {"_schema": messages}
+        )
     return result
+
+
+UNKNOWN_FIELDS = "_unknown"
+
+
+def named_safely(
+    messages: Mapping[str, Any], raw: Mapping[str, Any], rules: Mapping[str, Rule]
+) -> dict[str, Any]:
+    """The error messages keyed by the contract's field names only.
+
+    A key the contract does not know is the client's own text (it may be an
+    e-mail address) and an error body never echoes what was sent: such keys
+    are reported under ``_unknown`` by their position in the event.
+    """
+    safe: dict[str, Any] = {}
+    positions = {key: i for i, key in enumerate(raw)}
+    unknown = []
+    for key, value in messages.items():
+        rule = rules.get(key)
+        if rule is None and key != "_schema":
+            unknown.append(positions.get(key, -1))
+        elif rule is not None and rule.nested is not None and isinstance(value, dict):
+            nested_raw = raw.get(key)
+            safe[key] = named_safely(
+                value, nested_raw if isinstance(nested_raw, dict) else {}, rule.nested
+            )
+        else:
+            safe[key] = value
+    if unknown:
+        safe[UNKNOWN_FIELDS] = [f"unknown field at position {i}" for i in sorted(unknown)]
+    return safe
 
 
 def validate_event(event: Event, ctx: Context) -> Event | Dropped:

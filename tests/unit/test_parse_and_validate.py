@@ -59,7 +59,7 @@ def test_parse_accepts_json_and_beacon_text(content_type: str | None) -> None:
         ({"target": {"tag": "a", "onclick": "x"}}, "target"),
         ({"referrer": "javascript:alert(1)"}, "referrer"),
         ({"type": "custom"}, "name"),
-        ({"unknown_field": 1}, "unknown_field"),
+        ({"unknown_field": 1}, "_unknown"),  # named by position, never echoed
         ({"visitor_id": ""}, "visitor_id"),
     ],
 )

@@ -13,6 +13,7 @@ from service.request_buffer import (
 )
 
 WAIT, READY, CONTINUE = Verdict.WAIT, Verdict.READY, Verdict.SEND_CONTINUE
+MALFORMED, TOO_LARGE = Verdict.MALFORMED_BODY, Verdict.BODY_TOO_LARGE
 HEAD = b"POST /api/event HTTP/1.1\r\nHost: x\r\n"
 
 
@@ -42,17 +43,20 @@ def feed_all(*parts: bytes) -> list[Verdict]:
             [WAIT, WAIT, WAIT, READY],
         ),
         ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-T: 1\r\n\r\n",), [READY]),
-        # What can never be whole is handed over at once, for the parser or the app to refuse.
-        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",), [READY]),
-        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n-1\r\n",), [READY]),
-        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",), [READY]),
-        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabXX",), [READY]),
+        # A body that can never be whole is refused at once, without a thread.
+        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",), [MALFORMED]),
+        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n-1\r\n",), [MALFORMED]),
+        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",), [TOO_LARGE]),
+        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabXX",), [MALFORMED]),
+        ((HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"1" * 2000,), [MALFORMED]),
+        # A head the parser must judge (conflicting or unknown framing) goes to it at once.
         ((HEAD + b"Transfer-Encoding: gzip\r\n\r\n",), [READY]),
         ((HEAD + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",), [READY]),
         ((HEAD + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n",), [READY]),
         ((HEAD + b"Content-Length: -1\r\n\r\n",), [READY]),
-        ((HEAD + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode(),), [READY]),
-        ((b"GET /" + b"a" * (MAX_HEAD_BYTES + 1),), [READY]),
+        ((HEAD + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode(),), [TOO_LARGE]),
+        ((HEAD + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n",), [TOO_LARGE]),
+        ((b"GET /" + b"a" * (MAX_HEAD_BYTES + 1),), [Verdict.HEAD_TOO_LARGE]),
     ],
 )
 def test_verdicts(parts: tuple[bytes, ...], verdicts: list[Verdict]) -> None:
@@ -62,7 +66,7 @@ def test_verdicts(parts: tuple[bytes, ...], verdicts: list[Verdict]) -> None:
 def test_a_chunked_body_over_the_limit_is_handed_over_without_waiting() -> None:
     chunk = b"%x\r\n" % 40_000 + b"a" * 40_000 + b"\r\n"
     assert chunked_verdict(chunk) == WAIT  # 40,000 bytes so far: the next chunk may come
-    assert chunked_verdict(chunk + b"%x\r\n" % 40_000) == READY
+    assert chunked_verdict(chunk + b"%x\r\n" % 40_000) == TOO_LARGE
 
 
 def test_expect_100_continue_is_answered_here_and_removed_from_the_head() -> None:
