@@ -46,6 +46,12 @@ class Settings:
         "CLEARCOUNT_RATE_LIMIT_STORAGE",
         "where rate-limit counters live: memory:// (per worker) or redis://host:port (global)",
     )
+    rate_limit_ipv6_prefix: int = _setting(
+        64,
+        "CLEARCOUNT_RATE_LIMIT_IPV6_PREFIX",
+        "IPv6 clients share one rate-limit bucket per network of this prefix length (a /64 is "
+        "one subscriber's, whose addresses rotate); IPv4 clients are keyed by their address",
+    )
     workers: int = _setting(2, "CLEARCOUNT_WORKERS", "gunicorn worker processes")
     # A request waits for its group commit's fdatasync; the more requests a worker
     # holds at once, the more share each sync. On the 2-core benchmark machine 16
@@ -80,6 +86,12 @@ class Settings:
         1024 * 1024 * 1024,
         "CLEARCOUNT_SPOOL_MAX_BYTES",
         "spool backlog above which the collector answers 503 until the loader catches up",
+    )
+    min_free_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "CLEARCOUNT_MIN_FREE_BYTES",
+        "free space the data directory's filesystem must keep: below it ingest answers 503 and "
+        "/readyz reports not ready, so the loader still has room to write the lake",
     )
     load_interval_s: float = _setting(
         1.0,

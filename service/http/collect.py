@@ -30,8 +30,9 @@ def count(result: BatchResult) -> None:
 @bp.post("/api/event")
 def post_event() -> Response:
     app_state = state()
-    if app_state.backlogged:
-        raise SpoolUnavailable("the spool backlog is over its limit; the loader is behind")
+    refusal = app_state.refusal()
+    if refusal is not None:
+        raise SpoolUnavailable(refusal)
     raws = parse(
         request.get_data(cache=False),
         request.content_type,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Response, jsonify
 
 from service import metrics
 from service.http.state import state
-from service.ingest.spool import backlog_bytes, oldest_ready_age_s
+from service.ingest.spool import backlog_bytes, can_write, free_bytes, oldest_ready_age_s
 
 bp = Blueprint("health", __name__)
 
@@ -20,13 +18,16 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready when the spool takes writes and the loader keeps up."""
+    """Ready when the spool takes a write now, keeps its free-space floor, and the loader
+    keeps up: a load balancer sends nothing to a node that would refuse it all."""
     settings = state().ctx.settings
     spool_dir = settings.spool_dir
     lag = oldest_ready_age_s(spool_dir)
     backlog = backlog_bytes(spool_dir)
+    free = free_bytes(spool_dir)
     checks = {
-        "spool_writable": os.access(spool_dir / "active", os.W_OK),
+        "spool_writable": can_write(spool_dir),
+        "disk_space_ok": free >= settings.min_free_bytes,
         "spool_backlog_ok": backlog <= settings.spool_max_bytes,
         "loader_lag_ok": lag <= settings.max_loader_lag_s,
     }
@@ -36,6 +37,7 @@ def readyz() -> tuple[Response, int]:
         "checks": checks,
         "loader_lag_s": round(lag, 3),
         "spool_backlog_bytes": backlog,
+        "free_bytes": free,
     }
     return jsonify(body), 200 if ready else 503
 

@@ -1,4 +1,9 @@
-"""Per-client rate limit (flask-limiter), keyed by a keyed hash of the client IP.
+"""Per-client rate limit (flask-limiter), keyed by a keyed hash of the client's network.
+
+An IPv4 client is its address. An IPv6 client is its /64 (``rate_limit_ipv6_prefix``):
+one subscriber is handed a whole /64 and its devices rotate privacy addresses
+within it at will, so keying on the full address would give every client as
+many buckets as it cares to use.
 
 The bucket key is an HMAC under a secret from ``keys/``, so neither memory
 nor a shared store (redis) ever holds an IP or a plainly reversible hash of
@@ -7,6 +12,9 @@ one. With ``memory://`` each gunicorn worker counts on its own; point
 """
 
 from __future__ import annotations
+
+import functools
+import ipaddress
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -25,13 +33,30 @@ LIMITED_ENDPOINTS = (
 )
 
 
+def client_network(address: str, ipv6_prefix: int) -> str:
+    """The network a client's requests are counted under: IPv4 as is, IPv6 by its prefix."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:
     if settings.rate_limit <= 0:
         return None
     secret = keys.rate_limit_key()
 
+    @functools.lru_cache(maxsize=4096)
+    def bucket(address: str) -> str:
+        return format(hmac64(secret, client_network(address, settings.rate_limit_ipv6_prefix)), "x")
+
     def client_key() -> str:
-        return format(hmac64(secret, request.remote_addr or ""), "x")
+        return bucket(request.remote_addr or "")
 
     limiter = Limiter(
         client_key,

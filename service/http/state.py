@@ -11,7 +11,7 @@ from flask import current_app
 
 from service import metrics
 from service.ingest.event import Context
-from service.ingest.spool import SpoolWriter, backlog_bytes
+from service.ingest.spool import SpoolWriter, backlog_bytes, free_bytes
 
 log = logging.getLogger("clearcount.http")
 
@@ -21,6 +21,7 @@ class AppState:
     ctx: Context
     spool: SpoolWriter
     backlogged: bool = False
+    low_on_space: bool = False  # the data directory's free space is under min_free_bytes
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_housekeeping(self, interval_s: float = 0.5) -> None:
@@ -38,8 +39,17 @@ class AppState:
                 if self.ctx.tombstones is not None:
                     self.ctx.tombstones.refresh()  # erasures requested through other workers
                 self.backlogged = backlog_bytes(settings.spool_dir) > settings.spool_max_bytes
+                self.low_on_space = free_bytes(settings.spool_dir) < settings.min_free_bytes
             except OSError as exc:
                 log.warning("housekeeping failed", extra={"error": type(exc).__name__})
+
+    def refusal(self) -> str | None:
+        """Why ingest must answer 503 before trying to append, or None."""
+        if self.backlogged:
+            return "the spool backlog is over its limit; the loader is behind"
+        if self.low_on_space:
+            return "the data directory is below its free-space floor"
+        return None
 
     def close(self) -> None:
         self._stop.set()

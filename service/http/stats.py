@@ -106,10 +106,12 @@ def stats_timeseries() -> Response:
 @bp.get("/api/stats/breakdown")
 def stats_breakdown() -> Response:
     query = _query(_authorized_site())
-    try:
-        limit = min(int(request.args.get("limit", "100")), MAX_LIMIT)
-    except ValueError:
-        raise StatsError("limit is a whole number") from None
+    raw_limit = request.args.get("limit", "100")
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4) or not (
+        1 <= int(raw_limit) <= MAX_LIMIT
+    ):
+        raise StatsError(f"limit is a whole number from 1 to {MAX_LIMIT}")
+    limit = int(raw_limit)
     rows, withheld = breakdown(
         state().ctx.settings.lake_dir, query, request.args.get("property", ""), limit
     )

@@ -70,6 +70,11 @@ def pixel() -> Response:
     )
     if fields is not None:
         _record(fields)
+    return pixel_response()
+
+
+def pixel_response() -> Response:
+    """The 1x1 GIF, never cached: every open or view must reach the collector."""
     response = Response(GIF, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store, max-age=0"
     return response

@@ -322,6 +322,31 @@ def ready_segments(spool_dir: Path) -> list[Path]:
     return sorted(p for p in ready.iterdir() if p.suffix == SEGMENT_SUFFIX)
 
 
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still write on ``path``'s filesystem."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def can_write(spool_dir: Path) -> bool:
+    """Whether a small durable write into the spool's directory succeeds now (not just the
+    permission bits: a full or read-only filesystem fails here too)."""
+    probe = spool_dir / f".ready-probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return True
+
+
 def backlog_bytes(spool_dir: Path) -> int:
     total = 0
     for sub in ("active", "ready"):

@@ -153,8 +153,53 @@ def test_rate_limited_client_gets_429_with_json(tmp_path: Path) -> None:
             timeout=patience.HTTP_S,
         )
         assert other.status_code == 202
+        # The pixel always answers its GIF; a limited hit is simply not recorded.
+        pixel = requests.get(
+            limited.url + "/api/pixel.gif",
+            params={"site": "shop", "url": "https://shop.example/limited-pixel"},
+            headers=UA,
+            timeout=patience.HTTP_S,
+        )
+        assert pixel.status_code == 200
+        assert pixel.headers["Content-Type"] == "image/gif"
+        assert pixel.content.startswith(b"GIF89a")
     finally:
         limited.stop()
+    assert limited.query("SELECT count(*) FROM events WHERE path = '/limited-pixel'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("addresses", "prefix"),
+    [
+        ([f"2001:db8:aa:bb::{i:x}" for i in range(1, 9)], "64"),  # privacy addresses of one /64
+        ([f"2001:db8:aa:{i:x}::1" for i in range(1, 9)], "48"),  # many /64s of one /48
+    ],
+    ids=["one /64", "one /48 at prefix 48"],
+)
+def test_ipv6_clients_are_limited_by_network(
+    tmp_path: Path, addresses: list[str], prefix: str
+) -> None:
+    limited = Server(
+        tmp_path,
+        {
+            "CLEARCOUNT_RATE_LIMIT": "5",
+            "CLEARCOUNT_WORKERS": "1",
+            "CLEARCOUNT_RATE_LIMIT_IPV6_PREFIX": prefix,
+        },
+    ).start()
+    try:
+        statuses = [
+            requests.post(
+                limited.url + "/api/event",
+                json=OK,
+                headers={**UA, "X-Forwarded-For": address},
+                timeout=patience.HTTP_S,
+            ).status_code
+            for address in addresses
+        ]
+    finally:
+        limited.stop()
+    assert statuses == [202] * 5 + [429] * 3
 
 
 def test_spool_backlog_over_limit_answers_503_with_retry_after(tmp_path: Path) -> None:

@@ -114,3 +114,19 @@ def test_timeseries_and_filters(server: Server) -> None:
     assert "visitors" in filtered["suppressed"]
     assert get(server, "aggregate", filters="email==x").status_code == 400
     assert get(server, "breakdown", property="visitor_key").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "limit", ["-1", "0", "1001", "1000000000000000000000000", "-100000", "1e3", "x", "1" * 3000]
+)
+def test_breakdown_limit_outside_1_to_1000_is_a_400(server: Server, limit: str) -> None:
+    response = get(server, "breakdown", property="path", limit=limit)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_query"
+    if len(limit) > 4:
+        assert limit not in response.text  # never echoed
+
+
+@pytest.mark.parametrize("limit", ["1", "1000"])
+def test_breakdown_limit_bounds_are_allowed(server: Server, limit: str) -> None:
+    assert get(server, "breakdown", property="path", limit=limit).status_code == 200
