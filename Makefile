@@ -67,8 +67,10 @@ bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.compact
 
 # Debian packages the tests drive; installed only when missing.
+# Debian starts nginx on port 80 when it installs it; the tests start their own, so stop that.
 system-test-deps:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y nginx && { $(SUDO) service nginx stop || true; }; }
 
 system-bench-deps:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }

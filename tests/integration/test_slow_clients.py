@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
 EVENT = {"site": "shop", "url": "https://shop.example/slow"}
-SLOWLORIS = 64  # twice the threads of both workers together
+SLOWLORIS = 200  # six times the threads of both workers together
 IDLE = 200
 HOLD_S = 12.0  # longer than the header timeout, so drops are seen
 
