@@ -8,7 +8,18 @@ from collections.abc import Callable, Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.http import beacon, collect, demo, errors, health, home, rights, stats, tracking
+from service.http import (
+    beacon,
+    collect,
+    demo,
+    errors,
+    health,
+    home,
+    openapi,
+    rights,
+    stats,
+    tracking,
+)
 from service.http.cors import install_cors
 from service.http.ratelimit import install_rate_limit
 from service.http.state import AppState
@@ -55,7 +66,16 @@ def create_app(
     app.extensions["clearcount"] = app_state
     if settings.trusted_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
-    for blueprint in (home.bp, collect.bp, tracking.bp, rights.bp, stats.bp, health.bp, beacon.bp):
+    for blueprint in (
+        home.bp,
+        collect.bp,
+        tracking.bp,
+        rights.bp,
+        stats.bp,
+        health.bp,
+        beacon.bp,
+        openapi.bp,
+    ):
         app.register_blueprint(blueprint)
     if settings.demo:
         app.register_blueprint(demo.bp)

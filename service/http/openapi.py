@@ -1,0 +1,393 @@
+"""GET /api/openapi.json: an OpenAPI 3.1 description of every endpoint the collector serves.
+
+Written once, here. The event schema is built from ``rules.EVENT_RULES``, the
+same table validation runs on, so the two cannot drift; a test checks that
+every route of the app is described and nothing else is, and schemathesis
+fuzzes the running server against this document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from service.ingest.parse import MAX_BATCH
+from service.ingest.rules import EVENT_RULES, Rule
+from service.sites import CONSENT_STATES
+
+bp = Blueprint("openapi", __name__)
+
+JSON = "application/json"
+ERROR = {"$ref": "#/components/schemas/Error"}
+SITE = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+
+
+def _schema(rule: Rule) -> dict[str, Any]:
+    """One field's JSON Schema, from the rule validation applies."""
+    kinds = {str: "string", int: "integer", dict: "object"}
+    out: dict[str, Any] = {"type": kinds[rule.kind]}
+    if rule.nested is not None:
+        out["properties"] = {name: _schema(r) for name, r in rule.nested.items()}
+        out["additionalProperties"] = False
+    elif rule.kind is dict:  # props: flat scalars
+        out["additionalProperties"] = {"type": ["string", "number", "boolean", "null"]}
+        out["maxProperties"] = 20
+    for key, value in (
+        ("minLength", rule.min_len),
+        ("maxLength", rule.max_len),
+        ("minimum", rule.minimum),
+        ("maximum", rule.maximum),
+    ):
+        if value is not None:
+            out[key] = value
+    if rule.choices is not None:
+        out["enum"] = list(rule.choices)
+    if rule.pattern is not None:
+        out["pattern"] = rule.pattern.pattern
+    if rule.kind is str and rule.check is not None and "url" in getattr(rule.check, "__name__", ""):
+        out["format"] = "uri"
+    if rule.nullable and rule.default is None:
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _event_schema(rules: Mapping[str, Rule]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: _schema(rule) for name, rule in rules.items()},
+        "required": [name for name, rule in rules.items() if rule.required],
+        "additionalProperties": False,
+    }
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None, media: str = JSON) -> Any:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "bad input; the reason says which",
+        401: "no valid Bearer token",
+        403: "unknown site, Origin not allowed, or another site's token",
+        413: "body over 64 KiB",
+        415: "unsupported content type or encoding",
+        429: "rate-limited; see Retry-After",
+        503: "the spool cannot take writes; see Retry-After",
+    }
+    return {str(s): _answer(reasons[s], ERROR) for s in statuses}
+
+
+def _query(name: str, schema: dict[str, Any], *, required: bool = False, about: str = "") -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": about,
+    }
+
+
+def _body(schema: dict[str, Any], *media: str) -> dict[str, Any]:
+    return {"required": True, "content": {m: {"schema": schema} for m in media or (JSON,)}}
+
+
+VISITOR = {
+    "type": "object",
+    "properties": {
+        "site": SITE,
+        "visitor_id": {"type": "string", "minLength": 1, "maxLength": 128},
+    },
+    "required": ["site", "visitor_id"],
+    "additionalProperties": False,
+}
+STATE = {"type": "string", "enum": list(CONSENT_STATES)}
+PERIOD = [
+    _query("site", SITE, required=True),
+    _query(
+        "period",
+        {"type": "string", "pattern": r"^(day|month|[1-9][0-9]{0,3}d)$"},
+        about="day, month or <n>d",
+    ),
+    _query("date", {"type": "string", "format": "date"}, about="the period's last day"),
+    _query("from", {"type": "string", "format": "date"}),
+    _query("to", {"type": "string", "format": "date"}),
+    _query("filters", {"type": "string"}, about="property==value;property==value"),
+]
+COUNTS = {"type": ["integer", "null"], "minimum": 0}
+STATS_META = {
+    "site": {"type": "string"},
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
+    "k": {"type": "integer"},
+}
+BEARER: list[dict[str, list[str]]] = [{"stats_token": []}]
+
+
+def _stats(summary: str, results: dict[str, Any], extra: list[Any] | None = None) -> Any:
+    return {
+        "get": {
+            "summary": summary,
+            "security": BEARER,
+            "parameters": [*PERIOD, *(extra or [])],
+            "responses": {
+                "200": _answer(
+                    "k-suppressed numbers",
+                    {
+                        "type": "object",
+                        "properties": {"results": results, **STATS_META},
+                        "required": ["results", "site", "from", "to", "k"],
+                    },
+                ),
+                **_errors(400, 401, 403),
+            },
+        }
+    }
+
+
+def _html(summary: str) -> Any:
+    return {"get": {"summary": summary, "responses": {"200": _answer("a page", {}, "text/html")}}}
+
+
+def document() -> dict[str, Any]:
+    event = _event_schema(EVENT_RULES)
+    batch = {"type": "array", "items": event, "minItems": 1, "maxItems": MAX_BATCH}
+    accepted = {
+        "type": "object",
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "rejected": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"index": {"type": "integer"}, "errors": {"type": "object"}},
+                    "required": ["index", "errors"],
+                },
+            },
+            "error": {"type": "string"},
+        },
+        "required": ["accepted", "rejected"],
+    }
+    gif = {"200": _answer("a 1x1 GIF, always", {}, "image/gif")}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "clearcount collector",
+            "version": "1",
+            "description": "First-party web analytics that respects consent. Error bodies are "
+            "always {error, message} and never echo what was sent.",
+        },
+        "paths": {
+            "/": _html("what this collector is: links and the beacon tag for each site"),
+            "/api/event": {
+                "post": {
+                    "summary": "one event, or a batch of up to 100",
+                    "requestBody": _body({"oneOf": [event, batch]}, JSON, "text/plain"),
+                    "responses": {
+                        "202": _answer("durable; invalid events listed in rejected", accepted),
+                        "400": _answer(
+                            "no valid event (each listed), or a body that is not JSON",
+                            {"anyOf": [accepted, ERROR]},
+                        ),
+                        "403": _answer(
+                            "every event was for an unknown site or Origin",
+                            {"anyOf": [accepted, ERROR]},
+                        ),
+                        **_errors(413, 415, 429, 503),
+                    },
+                }
+            },
+            "/api/pixel.gif": {
+                "get": {
+                    "summary": "no-JS page view, or an e-mail open when c names a campaign",
+                    "parameters": [
+                        _query("site", {"type": "string"}),
+                        _query("url", {"type": "string"}),
+                        _query("ref", {"type": "string"}),
+                        _query("c", {"type": "string"}),
+                    ],
+                    "responses": gif,
+                }
+            },
+            "/r": {
+                "get": {
+                    "summary": "click redirect to one of the site's redirect_hosts",
+                    "parameters": [
+                        _query("site", {"type": "string"}, required=True),
+                        _query("to", {"type": "string"}, required=True),
+                        _query("c", {"type": "string"}),
+                    ],
+                    "responses": {
+                        "302": _answer("redirected"),
+                        "400": _answer("unknown site or a target not allowed", ERROR),
+                        **_errors(429),
+                    },
+                }
+            },
+            "/api/consent": {
+                "post": {
+                    "summary": "a visitor's consent change, appended to the consent log",
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "site": SITE,
+                                "visitor_id": {
+                                    "anyOf": [
+                                        {"type": "string", "minLength": 1, "maxLength": 128},
+                                        {"type": "null"},
+                                    ]
+                                },
+                                "consent": STATE,
+                                "previous": {"anyOf": [STATE, {"type": "null"}]},
+                                "policy_version": {
+                                    "anyOf": [
+                                        {"type": "string", "minLength": 1, "maxLength": 32},
+                                        {"type": "null"},
+                                    ]
+                                },
+                                "source": {
+                                    "type": "string",
+                                    "enum": ["banner", "api", "gpc", "dnt"],
+                                },
+                            },
+                            "required": ["site", "consent"],
+                            "additionalProperties": False,
+                        },
+                        JSON,
+                        "text/plain",
+                    ),
+                    "responses": {"204": _answer("recorded"), **_errors(400, 403, 429, 503)},
+                }
+            },
+            "/api/forget": {
+                "post": {
+                    "summary": "right to erasure",
+                    "requestBody": _body(VISITOR, JSON, "text/plain"),
+                    "responses": {
+                        "202": _answer(
+                            "the request is durable",
+                            {"type": "object", "properties": {"status": {"const": "accepted"}}},
+                        ),
+                        **_errors(400, 403, 429, 503),
+                    },
+                }
+            },
+            "/api/export": {
+                "post": {
+                    "summary": "right of access: the visitor's stored events",
+                    "requestBody": _body(VISITOR, JSON, "text/plain"),
+                    "responses": {
+                        "200": _answer(
+                            "the events", {"type": "array", "items": {"type": "object"}}
+                        ),
+                        **_errors(400, 403, 429),
+                    },
+                }
+            },
+            "/beacon.js": {
+                "get": {
+                    "summary": "the tracker, minified",
+                    "responses": {
+                        "200": _answer("JavaScript", {}, "text/javascript"),
+                        "304": _answer("unchanged (If-None-Match)"),
+                    },
+                }
+            },
+            "/api/stats/aggregate": _stats(
+                "totals for a site and period",
+                {
+                    "type": "object",
+                    "properties": {
+                        "visitors": COUNTS,
+                        "visits": COUNTS,
+                        "pageviews": COUNTS,
+                        "bounce_rate": {"type": ["number", "null"]},
+                        "visit_duration": {"type": ["number", "null"]},
+                    },
+                },
+            ),
+            "/api/stats/timeseries": _stats(
+                "the same per day", {"type": "array", "items": {"type": "object"}}
+            ),
+            "/api/stats/breakdown": _stats(
+                "visitors and page views per value of a property",
+                {"type": "array", "items": {"type": "object"}},
+                [
+                    _query("property", {"type": "string"}, required=True),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
+            ),
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "this document",
+                    "responses": {"200": _answer("OpenAPI 3.1", {"type": "object"})},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "liveness",
+                    "responses": {"200": _answer("alive", {"type": "object"})},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "readiness: spool writable, free space, backlog, loader lag",
+                    "responses": {
+                        "200": _answer("ready", {"type": "object"}),
+                        "503": _answer("not ready; the checks say why", {"type": "object"}),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus text, summed over every worker and the loader",
+                    "responses": {"200": _answer("metrics", {"type": "string"}, "text/plain")},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["error", "message"],
+                },
+                "Event": event,
+            },
+            "securitySchemes": {
+                "stats_token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the site's stats_token from the sites file",
+                }
+            },
+        },
+    }
+
+
+DEMO_PATHS = {
+    "/demo": _html("the demo shop (with --demo)"),
+    "/demo/{route}": {
+        "get": {
+            "summary": "a route of the demo shop (with --demo)",
+            "parameters": [
+                {"name": "route", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": _answer("a page", {}, "text/html")},
+        }
+    },
+}
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    from service.http.state import state
+
+    doc = document()
+    if state().ctx.settings.demo:
+        doc["paths"].update(DEMO_PATHS)
+    return jsonify(doc)
