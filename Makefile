@@ -50,8 +50,9 @@ test-busy: $(TEST_STAMP) system-test-deps
 	echo "busy loops:$$pids"; \
 	CLEARCOUNT_TEST_PATIENCE=$${CLEARCOUNT_TEST_PATIENCE:-2} $(MAKE) --no-print-directory test
 
+# JupyterLab refuses to run as root unless told to (containers, CI machines).
 notebooks: $(NOTEBOOKS_STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 unit: $(TEST_STAMP)
 	$(BIN)/pytest tests/unit

@@ -61,17 +61,23 @@ def public_url(bind: str) -> str:
 def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool) -> str:
     """What a person starting the collector needs first: where to look, and the API token."""
     url = public_url(settings.bind)
-    lines = [f"clearcount is collecting on {url}", f"  about this collector  {url}/"]
+    rows = [("about this collector", f"{url}/")]
     if settings.demo:
-        lines.append(f"  demo shop            {url}/demo")
-    lines.append(f"  Stats API token      stats_token of each site in {settings.sites.resolve()}")
+        rows.append(("demo shop", f"{url}/demo"))
+    rows.append(("Stats API token", f"stats_token of each site in {settings.sites.resolve()}"))
     first = next((s for s in sites.values() if s.stats_token), None)
     if first is not None:
         token = first.stats_token if sites_written else "<stats_token>"
-        lines.append(
-            f"  try                  curl -H 'Authorization: Bearer {token}' "
-            f"'{url}/api/stats/aggregate?site={first.id}'"
+        rows.append(
+            (
+                "try",
+                f"curl -H 'Authorization: Bearer {token}' "
+                f"'{url}/api/stats/aggregate?site={first.id}'",
+            )
         )
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [f"clearcount is collecting on {url}"]
+    lines += [f"  {label.ljust(width)}{value}" for label, value in rows]
     return "\n".join(lines)
 
 
