@@ -17,7 +17,8 @@ from gunicorn import util
 from gunicorn.http import errors
 
 # (status, reason phrase, error, message) by the parser's exception; first match wins.
-_ANSWERS: tuple[tuple[type[BaseException], int, str, str, str], ...] = (
+_Kinds = type[BaseException] | tuple[type[BaseException], ...]
+_ANSWERS: tuple[tuple[_Kinds, int, str, str, str], ...] = (
     (errors.LimitRequestLine, 414, "URI Too Long", "uri_too_long", "the request line is too long"),
     (
         errors.LimitRequestHeaders,
@@ -27,21 +28,7 @@ _ANSWERS: tuple[tuple[type[BaseException], int, str, str, str], ...] = (
         "the request headers are too large or too many",
     ),
     (
-        errors.InvalidChunkSize,
-        400,
-        "Bad Request",
-        "invalid_chunked_body",
-        "the chunked body is malformed",
-    ),
-    (
-        errors.ChunkMissingTerminator,
-        400,
-        "Bad Request",
-        "invalid_chunked_body",
-        "the chunked body is malformed",
-    ),
-    (
-        errors.InvalidChunkExtension,
+        (errors.InvalidChunkSize, errors.ChunkMissingTerminator, errors.InvalidChunkExtension),
         400,
         "Bad Request",
         "invalid_chunked_body",
