@@ -155,6 +155,25 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             allow_redirects=False,
             timeout=patience.HTTP_S,
         )
+        # Malformed HTTP carrying PII, and a request that used to end in a 500: the refusals
+        # are logged by type only, never with the request line or the client's address.
+        import socket
+
+        for raw in (
+            f"GET /r?site=shop&e={EMAIL} HTTP/9.9\r\nHost: x\r\n\r\n".encode(),
+            f"{EMAIL} {PHONE}\r\n\r\n".encode(),
+            f"GET /api/pixel.gif?site=shop&url=x HTTP/1.1\r\nX-Bad {EMAIL}\r\n\r\n".encode(),
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=patience.HTTP_S) as s:
+                s.sendall(raw)
+                s.recv(4096)
+        requests.get(
+            f"{server.url}/r",
+            params={"site": "shop", "to": "https://shop.example../", "e": EMAIL},
+            headers={"X-Forwarded-For": IPV4_GB, "User-Agent": CHROME},
+            allow_redirects=False,
+            timeout=patience.HTTP_S,
+        )
     finally:
         server.stop()
     return server
