@@ -28,6 +28,9 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _EXPECT_LINE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_FRAMING_HEADER = re.compile(
+    rb"\r\n(content-length|transfer-encoding)[ \t]*:([^\r\n]*)", re.IGNORECASE
+)
 
 
 class Verdict(enum.Enum):
@@ -59,7 +62,7 @@ class RequestBuffer:
             if at < 0:
                 return Verdict.HEAD_TOO_LARGE if len(self.data) > MAX_HEAD_BYTES else Verdict.WAIT
             self.head_end = at + len(HEAD_END)
-            framing = self._framing(bytes(self.data[: self.head_end]))
+            framing = self._framing(memoryview(self.data)[: self.head_end].tobytes())
             if not isinstance(framing, tuple):
                 return framing
             self._body = framing
@@ -86,14 +89,10 @@ class RequestBuffer:
         conflicting or unknown framing), or BODY_TOO_LARGE."""
         lengths: list[bytes] = []
         codings: list[bytes] = []
-        for line in head.split(b"\r\n")[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                continue
-            key = name.strip().lower()
-            if key == b"content-length":
+        for name, value in _FRAMING_HEADER.findall(head):  # one pass in C over the head
+            if name.lower() == b"content-length":
                 lengths.append(value.strip())
-            elif key == b"transfer-encoding":
+            else:
                 codings.append(value.strip().lower())
         if codings:
             return ("chunked", 0) if codings == [b"chunked"] and not lengths else Verdict.READY

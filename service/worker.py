@@ -41,6 +41,7 @@ from service.settings import Settings
 # enough that a busy worker still accepts a thousand connections a second.
 BUSY_ACCEPT_DELAY_S = 0.001
 READ_SIZE = 64 * 1024
+READING = object()  # handle()'s answer for a request that is not whole yet
 
 
 class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
@@ -63,16 +64,19 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         super().accept(listener)  # a connection another worker took meanwhile is EAGAIN here
 
     def enqueue_req(self, conn: Any) -> None:
-        """Every path to a thread comes here; only a whole request goes on to one."""
-        if getattr(conn, "request_whole", False) or self.cfg.is_ssl:
-            conn.request_whole = False
-            self.busy += 1
-            super().enqueue_req(conn)
-            return
-        self.start_reading(conn)
+        self.busy += 1
+        super().enqueue_req(conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
+        """On the main thread: a request not yet whole waits in the poller, not in a thread."""
         self.busy -= 1  # finish_request runs on the main thread, as accept does
+        if not fs.cancelled() and fs.exception() is None and fs.result() is READING:
+            if self.alive:
+                self.wait_for_more(conn)
+            else:  # stopping: a request still arriving is not waited for
+                self.nr_conns -= 1
+                conn.close()
+            return
         super().finish_request(conn, fs)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
@@ -81,83 +85,77 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         and the client's address)."""
         answer_malformed(self.log, req, client, exc)
 
-    # Reading requests on the main thread.
+    # Reading whole requests before handling them.
 
-    def start_reading(self, conn: Any) -> None:
-        buffer = RequestBuffer()
-        conn.request_buffer = buffer
-        conn.sock.setblocking(False)
-        self.expire_at(conn, time.monotonic() + self.header_timeout_s)
-        # A kept-alive connection may hold bytes read ahead of its last request.
-        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
-        if leftover and self.judge(conn, buffer.feed(leftover)):
-            return
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_request_bytes, conn))
-        # The request is often there already (a kept-alive connection just turned readable,
-        # or a client that wrote on connecting): read it now rather than after another poll.
-        self.on_request_bytes(conn, conn.sock)
-
-    def on_request_bytes(self, conn: Any, _sock: Any) -> None:
+    def handle(self, conn: Any) -> Any:
+        """In a pool thread: take what the client has sent without waiting for more; handle
+        the request once it is whole, else hand the connection back to wait (READING)."""
+        if self.cfg.is_ssl:
+            return super().handle(conn)
+        buffer: RequestBuffer | None = getattr(conn, "request_buffer", None)
+        if buffer is None:
+            buffer = conn.request_buffer = RequestBuffer()
+            # A kept-alive connection may hold bytes read ahead of its last request.
+            if conn.parser is not None:
+                leftover = conn.parser.unreader.take_buffered()
+                if leftover:
+                    verdict = buffer.feed(leftover)
+                    if verdict is not Verdict.WAIT:
+                        return self.judged(conn, verdict)
         try:
+            conn.sock.setblocking(False)
             chunk = conn.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return READING
         except OSError:
             chunk = b""
         if not chunk:  # the client went away
-            self.drop(conn)
-            return
-        buffer: RequestBuffer = conn.request_buffer
-        had_head = buffer.head_complete
-        verdict = buffer.feed(chunk)
-        if buffer.head_complete and not had_head:
-            self.expire_at(conn, time.monotonic() + self.body_timeout_s)
-        self.judge(conn, verdict)
+            conn.request_buffer = None
+            return False
+        return self.judged(conn, buffer.feed(chunk))
 
-    def judge(self, conn: Any, verdict: Verdict) -> bool:
-        """Act on a verdict; True when the connection left the reading stage."""
+    def judged(self, conn: Any, verdict: Verdict) -> Any:
+        """In a pool thread: act on the buffer's verdict."""
+        if verdict is Verdict.WAIT:
+            return READING
         if verdict is Verdict.SEND_CONTINUE:
             try:
                 conn.sock.send(CONTINUE)  # 25 bytes into an empty socket buffer
             except OSError:
-                self.drop(conn)
-                return True
-            return False
-        if verdict is Verdict.WAIT:
-            return False
-        if verdict is not Verdict.READY:
-            self.refuse(conn, verdict)
-            return True
-        self.reading.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self.poller.unregister(conn.sock)  # before a thread reads from it
-        data = bytes(conn.request_buffer.data)
+                return False
+            return READING
+        buffer = conn.request_buffer
         conn.request_buffer = None
+        conn.read_deadline = None
+        conn.body_clock = False
+        if verdict is not Verdict.READY:
+            # Never whole: a 4xx in JSON at once, and the connection closes.
+            with contextlib.suppress(OSError):
+                conn.sock.send(response_bytes(*REFUSALS[verdict.value]))
+            return False
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(data)
-        conn.data_ready = True  # no wait for a first byte in the thread
-        conn.request_whole = True
-        self.enqueue_req(conn)
-        return True
+        conn.parser.unreader.unread(bytes(buffer.data))
+        conn.data_ready = True  # gunicorn's handle need not wait for a first byte
+        return super().handle(conn)
 
-    def refuse(self, conn: Any, verdict: Verdict) -> None:
-        """Answer a request that can never be whole (4xx, JSON) and close the connection."""
-        with contextlib.suppress(OSError):
-            conn.sock.send(response_bytes(*REFUSALS[verdict.value]))  # small: fits the buffer
-        self.drop(conn)
+    def wait_for_more(self, conn: Any) -> None:
+        """On the main thread: watch the connection for more bytes, with its deadline running
+        (the header deadline from the first wait, the body's once the head is in)."""
+        now = time.monotonic()
+        if conn.request_buffer.head_complete and not getattr(conn, "body_clock", False):
+            conn.body_clock = True
+            conn.read_deadline = now + self.body_timeout_s
+        elif getattr(conn, "read_deadline", None) is None:
+            conn.read_deadline = now + self.header_timeout_s
+        self.reading[conn] = conn.read_deadline
+        self.next_expiry = min(self.next_expiry, conn.read_deadline)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_more_bytes, conn))
 
-    def expire_at(self, conn: Any, deadline: float) -> None:
-        self.reading[conn] = deadline
-        self.next_expiry = min(self.next_expiry, deadline)
-
-    def drop(self, conn: Any) -> None:
-        """Close a connection in the reading stage (gone, or too slow)."""
+    def on_more_bytes(self, conn: Any, _sock: Any) -> None:
+        self.poller.unregister(conn.sock)
         self.reading.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(conn.sock)
-        self.nr_conns -= 1
-        conn.close()
+        self.enqueue_req(conn)  # a thread reads what came, without waiting for more
 
     def murder_pending(self) -> None:
         """gunicorn calls this on every turn of its loop: drop the readers past their time."""
@@ -167,5 +165,9 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             return
         for conn, deadline in list(self.reading.items()):
             if deadline <= now:
-                self.drop(conn)
+                del self.reading[conn]
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self.poller.unregister(conn.sock)
+                self.nr_conns -= 1
+                conn.close()
         self.next_expiry = min(self.reading.values(), default=float("inf"))
