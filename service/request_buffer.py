@@ -1,17 +1,17 @@
-"""Is a whole HTTP/1.1 request in these bytes yet? The worker's main thread asks before a
-thread is given to the connection.
+"""Is a whole HTTP/1.1 request in these bytes yet? The worker asks before it handles one.
 
 A thread that reads a request from the socket holds that thread for as long as
 the client takes: a client that sends one header line every few seconds
 (slowloris), or a body a byte at a time, would hold it for ever, and a few
 dozen such clients hold every thread of every worker. So the collector's
-workers read each request into memory on their main thread, without blocking,
-as a buffering proxy does, and hand it to a thread only once it is complete:
-the head up to its blank line, and the body its ``Content-Length`` or its
-chunked framing announces. What cannot be complete (a malformed or
-impossible frame, a head or body over its limit) is handed over at once, so
-that the parser or the app answers it with a 4xx without waiting for bytes
-that will never come. This module only judges bytes: no sockets, no clock.
+workers read each request into memory without ever waiting for the client,
+as a buffering proxy does, and handle it only once it is complete: the head
+up to its blank line, and the body its ``Content-Length`` or its chunked
+framing announces. What can never be complete (a malformed or impossible
+frame, a head or body over its limit) is refused at once, and a head only
+the parser can judge goes to it at once, so the client gets its 4xx without
+anything waiting for bytes that will never come. This module only judges
+bytes: no sockets, no clock.
 """
 
 from __future__ import annotations

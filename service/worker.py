@@ -5,13 +5,18 @@ Slow and idle clients. The stock gthread worker gives every new connection to
 a thread at once; the thread waits up to five seconds for a first byte, then
 reads the request with blocking reads for as long as the client takes. Two
 hundred idle connections, or a few dozen clients sending one header line
-every few seconds, so held every thread of every worker. Here the main
-thread reads each request into memory without blocking (see
-``service/request_buffer.py``) and hands it to a thread only once it is
-whole: idle and slow connections cost a buffer and a poller entry, never a
-thread. A client that has not sent its headers ``header_timeout_s`` after
-connecting (or after its previous answer, on a kept-alive connection), or its
-body ``body_timeout_s`` after its headers, is dropped.
+every few seconds, so held every thread of every worker. Here a pool thread
+takes only what the client has already sent, without waiting, into a buffer
+(see ``service/request_buffer.py``), and goes on to gunicorn's handling only
+once the request is whole. An unfinished request goes back to the main
+thread's poller, which hands it to a thread again when more bytes arrive:
+idle and slow connections cost a buffer and a poller entry, never a waiting
+thread. A client that has not sent its headers ``header_timeout_s`` after it
+first had to wait (on connecting, or after its previous answer on a
+kept-alive connection), or its body ``body_timeout_s`` after its headers, is
+dropped. The reading is done in the pool thread, not in the main thread: done
+there, every request's read and check queued behind one thread, and the bare
+endpoint lost about 15 % of its throughput.
 
 Fair accepting. The stock worker accepts whenever its poll wakes, however
 many of its threads are busy. Workers race for each new connection, and with
