@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from service.ingest.event import Fields
-from service.ingest.parse import MAX_BATCH, ParseError, parse
+from service.ingest.parse import MAX_BATCH, ParseError, Unrepresentable, parse
 from service.ingest.validate import load_fields
 
 OK = {"site": "shop", "url": "https://shop.example/"}
@@ -98,3 +98,35 @@ def test_validate_accepts_a_full_event() -> None:
     assert isinstance(result, Fields)
     assert result.target is not None
     assert result.target.id == "buy"
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (b'{"site": "shop"}', "gzip"),
+        (b'{"site": "shop"}', "br"),
+        (b"\x1f\x8b\x08\x00\x00\x00", None),  # gzip bytes without the header
+    ],
+)
+def test_compressed_bodies_are_refused_with_415(body: bytes, encoding: str | None) -> None:
+    with pytest.raises(ParseError) as refused:
+        parse(body, "application/json", encoding)
+    assert (refused.value.status, refused.value.error) == (415, "unsupported_encoding")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"1e309", b"-1e309", b"1" * 4400, b'"\\ud800"', b'{"k\\udc00": 1}', b"NaN", b"[Infinity]"],
+)
+def test_an_unrepresentable_value_marks_only_its_event(bad: bytes) -> None:
+    events = parse(b'[{"site": "a"}, {"props": {"x": ' + bad + b'}}, {"site": "b"}]', None)
+    assert events[0] == {"site": "a"}
+    assert isinstance(events[1], Unrepresentable)
+    assert events[2] == {"site": "b"}
+    assert load_fields(events[1]) == {"_schema": [Unrepresentable.MESSAGE]}
+
+
+def test_a_single_unrepresentable_event_is_a_400() -> None:
+    with pytest.raises(ParseError) as refused:
+        parse(b'{"site": "a", "depth": 1e309}', None)
+    assert refused.value.status == 400
