@@ -59,6 +59,7 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Connections whose request is being read, with the moment they are dropped.
         self.reading: dict[Any, float] = {}
         self.next_expiry = float("inf")
+        self.quitting = False
 
     def has_free_thread(self) -> bool:
         return bool(self.busy < self.cfg.threads)
@@ -83,6 +84,20 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 conn.close()
             return
         super().finish_request(conn, fs)
+
+    def handle_quit(self, sig: Any, frame: Any) -> None:
+        """SIGINT/SIGQUIT: stop at once, and only once.
+
+        Ctrl-C sends SIGINT to the whole process group, and gunicorn's master then sends
+        its workers SIGINT again. The second signal could land while the first handler was
+        inside the thread pool's shutdown, holding its (non-reentrant) lock: the nested
+        handler then waited on that lock for good, and the worker hung until the master
+        killed it 20 s later. A repeated quit is now ignored.
+        """
+        if self.quitting:
+            return
+        self.quitting = True
+        super().handle_quit(sig, frame)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """A request the HTTP parser refused, or a failure outside the app: a JSON answer,

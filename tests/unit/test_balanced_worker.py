@@ -167,3 +167,20 @@ def test_a_request_completed_later_gets_its_thread(worker: Setup) -> None:
         release.set()
         drain(w)
         client.close()
+
+
+def test_a_second_quit_signal_inside_the_first_is_ignored(
+    worker: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C reaches a worker twice: from the terminal and from gunicorn's master. Handled
+    # twice, the second handler waited for good on the pool's shutdown lock the first held.
+    w, _listener, _release = worker
+    calls: list[int] = []
+
+    def stock_quit(self: Any, sig: int, frame: Any) -> None:
+        calls.append(sig)
+        self.handle_quit(sig, frame)  # the second signal lands inside the first handler
+
+    monkeypatch.setattr(ThreadWorker, "handle_quit", stock_quit)
+    w.handle_quit(2, None)
+    assert calls == [2]
