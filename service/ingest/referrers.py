@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
+from service.ingest.referrer_hosts import source_of
+
 SEARCH = (
     "google.",
     "bing.com",
@@ -117,10 +119,17 @@ def classify_source(
 
 @functools.lru_cache(maxsize=8192)
 def _classify_host(referrer_host: str, page_host: str | None) -> str:
-    """By host alone: cached, since a site sees few distinct referrer hosts."""
+    """By host alone: cached, since a site sees few distinct referrer hosts.
+
+    Snowplow's referer-parser database decides first; the short lists above
+    cover only hosts it does not list (newer networks, search engines).
+    """
     host = _strip_www(referrer_host)
     if page_host and host == _strip_www(page_host):
         return "direct"
+    known = source_of(referrer_host)
+    if known is not None:
+        return known
     if host in _EMAIL:
         return "email"
     if host in _SEARCH:

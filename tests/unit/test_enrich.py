@@ -53,6 +53,20 @@ def test_user_agent_classes(ua: str, device: str | None, bot: DropReason | None)
         (None, {"utm_medium": "email"}, "email"),
         (None, {"utm_medium": "cpc"}, "search"),
         ("blog.example.org", {"utm_medium": "social"}, "social"),
+        # From Snowplow's referer-parser database: hosts the hand lists missed or misread.
+        ("search.aol.com", {}, "search"),
+        ("search.yahoo.co.jp", {}, "search"),
+        ("ricerca.virgilio.it", {}, "search"),
+        ("szukaj.onet.pl", {}, "search"),
+        ("coccoc.com", {}, "search"),
+        ("go.mail.ru", {}, "search"),  # the search engine, although mail.ru hosts webmail
+        ("ok.ru", {}, "social"),
+        ("vimeo.com", {}, "social"),
+        ("threads.com", {}, "social"),
+        ("com.facebook.katana", {}, "social"),  # android-app://com.facebook.katana/
+        ("com.aol.mobile.aolapp", {}, "email"),
+        ("support.google.com", {}, "referral"),  # Google, but not its search
+        ("chatgpt.com", {}, "referral"),
     ],
 )
 def test_classify_source(referrer_host: str | None, utm: dict[str, str], source: str) -> None:
