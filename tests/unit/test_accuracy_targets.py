@@ -1,0 +1,14 @@
+"""The accuracy targets met so far, held on the vendored public corpora (benchmarks/corpora/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.accuracy import referrer_agreement
+
+
+@pytest.mark.parametrize("medium", ["search", "social", "email"])
+def test_referrer_hosts_of_referer_parser_get_their_source(medium: str) -> None:
+    hits, total, misses = referrer_agreement(medium)
+    assert total > 100
+    assert hits / total >= 0.95, misses
