@@ -1,7 +1,9 @@
 """User-Agent → browser, OS, device class and bot verdict, cached per UA string.
 
 ua-parser names browsers and devices but flags no bots; crawlerdetect flags
-bots but is not thread-safe, so each thread keeps its own instance.
+bots but is not thread-safe, so each thread keeps its own instance. Mail
+clients and mail image proxies (``mail_clients.py``) are recognised before
+either: they are readers opening an e-mail, never bots.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import ua_parser
 from crawlerdetect import CrawlerDetect
 
 from service.ingest.event import DropReason
+from service.ingest.mail_clients import mail_client
 
 _local = threading.local()
 
 _TABLET_HINTS = ("ipad", "tablet", "kindle", "silk", "playbook")
+EMAIL_CLIENT = "email client"  # the device class of mail clients and their image proxies
 _MOBILE_OS = ("ios", "android", "windows phone", "kaios", "blackberry os")
 
 
@@ -26,7 +30,7 @@ class UserAgentTraits:
     browser: str | None
     browser_version: str | None
     os: str | None
-    device: str | None  # desktop | mobile | tablet | None (unknown)
+    device: str | None  # desktop | mobile | tablet | email client | None (unknown)
     bot_reason: DropReason | None
 
 
@@ -76,6 +80,16 @@ def classify_user_agent(user_agent: str) -> UserAgentTraits:
     if not user_agent.strip():
         return UserAgentTraits(None, None, None, None, DropReason.BOT)
     browser, version, os_family, device_family, brand = _parse(user_agent)
+    client = mail_client(user_agent)
+    if client is not None:
+        # A mail client, or a mail provider's image proxy: a reader opening an e-mail.
+        return UserAgentTraits(
+            browser=client,
+            browser_version=None,
+            os=None if os_family == "Other" else os_family,
+            device=EMAIL_CLIENT,
+            bot_reason=None,
+        )
     if (browser and "headless" in browser.lower()) or "headless" in user_agent.lower():
         bot: DropReason | None = DropReason.HEADLESS
     elif device_family == "Spider" or _is_crawler(user_agent):

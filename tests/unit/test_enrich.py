@@ -29,6 +29,34 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
         ("curl/8.5.0", None, DropReason.BOT),
         ("python-requests/2.32", None, DropReason.BOT),
         ("", None, DropReason.BOT),
+        # Mail clients and mail image proxies fetching the pixel: readers, never bots.
+        (
+            "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17029; Pro)",
+            "email client",
+            None,
+        ),
+        (
+            "Mozilla/4.0 (compatible; ms-office; MSOffice 16) Microsoft Outlook 16.0.5",
+            "email client",
+            None,
+        ),
+        ("Outlook-iOS/723.4027091.prod.iphone (4.58.0)", "email client", None),
+        (
+            "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+            "email client",
+            None,
+        ),
+        (
+            "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+            "email client",
+            None,
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0",
+            "email client",
+            None,
+        ),
+        ("Mail/3826.400.131.1.6 CFNetwork/1568.300.101 Darwin/24.2.0", "email client", None),
     ],
 )
 def test_user_agent_classes(ua: str, device: str | None, bot: DropReason | None) -> None:
