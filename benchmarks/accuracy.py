@@ -40,6 +40,7 @@ CORPORA = Path(__file__).resolve().parent / "corpora"
 DEVICE_FIXTURES = ("dd_desktop.yml", "dd_smartphone.yml", "dd_tablet.yml")
 # Mail providers' image proxies, which fetch an e-mail's images (the pixel) for the reader.
 MAIL_PROXY = re.compile(r"(mail|image|email) proxy", re.IGNORECASE)
+MAIL_PROXY_UA = re.compile(r"(mail|image|email)proxy", re.IGNORECASE)
 DEVICE_CLASS = {
     "desktop": "desktop",
     "smartphone": "mobile",
@@ -72,8 +73,15 @@ class Figure:
 
 
 def crawler_uas() -> list[str]:
-    """isbot's crawler list and device-detector's bots, less mail image proxies (not bots)."""
-    isbot = [ua for uas in load("isbot_crawlers.yml").values() for ua in uas or ()]
+    """isbot's crawler list and device-detector's bots, less mail image proxies (not bots),
+    known by the lists' own names for them or the proxy's name in the User-Agent."""
+    isbot = [
+        ua
+        for name, uas in load("isbot_crawlers.yml").items()
+        if not MAIL_PROXY.search(name)
+        for ua in uas or ()
+        if not MAIL_PROXY_UA.search(ua)
+    ]
     dd = [
         b["user_agent"]
         for b in load("dd_bots.yml")
