@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-import yaml
-
 from benchmarks.common import write_section
 from service.ingest.event import Client, Context, Event
 from service.ingest.pipeline import run
 from service.ingest.referrers import classify_source
 from service.ingest.useragent import classify_user_agent
+from service.ingest.yaml_data import load_yaml
 from service.privacy.keys import KeyStore
 from service.settings import Settings
 from service.sites import Site
@@ -51,9 +50,7 @@ DEVICE_CLASS = {
 
 @functools.cache
 def load(name: str) -> Any:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with (CORPORA / name).open(encoding="utf-8") as f:
-        return yaml.load(f, Loader=loader)  # noqa: S506 (a safe loader, C or Python)
+    return load_yaml((CORPORA / name).read_text(encoding="utf-8"))
 
 
 @dataclass

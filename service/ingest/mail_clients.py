@@ -17,7 +17,7 @@ import re
 from importlib import resources
 from typing import Any, Final
 
-import yaml
+from service.ingest.yaml_data import load_yaml
 
 # device-detector matches its client patterns case-insensitively after a word boundary of
 # its own making; the same prefix keeps its patterns meaning what they mean there.
@@ -27,8 +27,7 @@ _PROXY_NAME: Final = re.compile(r"(?:mail|image|email) proxy", re.IGNORECASE)
 
 def _rules(path: str) -> list[dict[str, Any]]:
     text = (resources.files("device_detector") / "regexes" / "upstream" / path).read_text("utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    rules: list[dict[str, Any]] = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+    rules: list[dict[str, Any]] = load_yaml(text)
     return rules
 
 

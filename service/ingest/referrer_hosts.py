@@ -16,7 +16,7 @@ import functools
 from pathlib import Path
 from typing import Final
 
-import yaml
+from service.ingest.yaml_data import load_yaml
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "referers.yml"
 # referer-parser's media, as clearcount's sources: what is not search, social or e-mail
@@ -26,9 +26,7 @@ SOURCE_OF_MEDIUM: Final = {"search": "search", "social": "social", "email": "ema
 
 @functools.cache
 def _media() -> dict[str, str]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with DATA.open(encoding="utf-8") as f:
-        doc = yaml.load(f, Loader=loader)  # noqa: S506 (a safe loader, C or Python)
+    doc = load_yaml(DATA.read_text(encoding="utf-8"))
     media: dict[str, str] = {}
     for medium, providers in doc.items():
         for provider in providers.values():
