@@ -13,16 +13,17 @@ its bot list that are mail image proxies.
 from __future__ import annotations
 
 import functools
-import re
 from importlib import resources
 from typing import Any, Final
+
+import regex
 
 from service.ingest.yaml_data import load_yaml
 
 # device-detector matches its client patterns case-insensitively after a word boundary of
 # its own making; the same prefix keeps its patterns meaning what they mean there.
 _BOUNDARY: Final = r"(?:^|[^A-Z0-9_-]|[^A-Z0-9-]_|sprd-|MZ-)"
-_PROXY_NAME: Final = re.compile(r"(?:mail|image|email) proxy", re.IGNORECASE)
+_PROXY_NAME: Final = regex.compile(r"(?:mail|image|email) proxy", regex.IGNORECASE)
 
 
 def _rules(path: str) -> list[dict[str, Any]]:
@@ -31,7 +32,7 @@ def _rules(path: str) -> list[dict[str, Any]]:
     return rules
 
 
-def _load() -> tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], str], ...]]:
+def _load() -> tuple[regex.Pattern[str], tuple[tuple[regex.Pattern[str], str], ...]]:
     """A cheap pre-check (every pattern, no boundary) and the patterns as device-detector
     applies them, each with its client's name."""
     clients = [(r["regex"], str(r["name"])) for r in _rules("client/pim.yml")]
@@ -41,9 +42,9 @@ def _load() -> tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], str], ...]]:
         if _PROXY_NAME.search(str(r.get("name", "")))
     ]
     rules = clients + proxies
-    any_rule = re.compile("|".join(f"(?:{regex})" for regex, _ in rules), re.IGNORECASE)
+    any_rule = regex.compile("|".join(f"(?:{p})" for p, _ in rules), regex.IGNORECASE)
     exact = tuple(
-        (re.compile(_BOUNDARY + "(?:" + regex + ")", re.IGNORECASE), name) for regex, name in rules
+        (regex.compile(_BOUNDARY + "(?:" + p + ")", regex.IGNORECASE), name) for p, name in rules
     )
     return any_rule, exact
 
