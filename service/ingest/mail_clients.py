@@ -7,7 +7,8 @@ proxies as crawlers, and generic rules flag the clients' unusual
 User-Agents; DESIGN §5 says they are not bots, so they are recognised here
 first. The patterns are Matomo device-detector's own, read from the
 ``device-detector`` package: its mail-client ("PIM") rules, and the entries of
-its bot list that are mail image proxies.
+its bot list that are mail image proxies, compiled with the ``regex`` module
+as device-detector's Python port does (its patterns are written for PCRE).
 """
 
 from __future__ import annotations
