@@ -56,13 +56,20 @@ def daily_key(client: Client, site: str, salt: bytes) -> int:
 
 
 def scrubbed_page(
-    client: Client, url: str, allowlist: tuple[str, ...], *, route: bool
+    client: Client,
+    url: str,
+    allowlist: tuple[str, ...],
+    *,
+    route: bool,
+    redact_ip_host: bool = False,
 ) -> tuple[str, str] | None:
     """``scrub_page_url`` (the URL and its path) once per distinct URL in a request:
     a batch shares its page and referrer."""
-    memo_key = ("url", url, allowlist, route)
+    memo_key = ("url", url, allowlist, route, redact_ip_host)
     if memo_key not in client.memo:
-        client.memo[memo_key] = scrub_page_url(url, allowlist, keep_route_fragment=route)
+        client.memo[memo_key] = scrub_page_url(
+            url, allowlist, keep_route_fragment=route, redact_ip_host=redact_ip_host
+        )
     page: tuple[str, str] | None = client.memo[memo_key]
     return page
 

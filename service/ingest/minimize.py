@@ -26,7 +26,7 @@ from service.ingest.client_facts import (
     stable_key,
 )
 from service.ingest.event import Context, Dropped, DropReason, Event, Target
-from service.privacy.scrub import REDACTED, redact_text, scrub_url
+from service.privacy.scrub import REDACTED, redact_ip_host, redact_text, scrub_url
 from service.privacy.tombstones import tombstone_name
 
 MAX_CLICK_TEXT = 100
@@ -67,7 +67,7 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
         "tag": _clip(target.tag.lower() if target.tag else None, 32),
         "id": _clip(target.id, 128),
         "classes": _clip(target.classes, 256),
-        "href": scrub_url(target.href, allowlist) if target.href else None,
+        "href": scrub_url(target.href, allowlist, redact_ip_host=True) if target.href else None,
         "text": _clip(target.text, MAX_CLICK_TEXT),
     }
 
@@ -115,7 +115,12 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
     client = event.client
     # validate admits only http(s) URLs; the fallback guards the invariant anyway
     url, path = scrubbed_page(client, f.url, allowlist, route=True) or ("about:invalid", "")
-    referrer = scrubbed_page(client, f.referrer, allowlist, route=False) if f.referrer else None
+    # A referrer whose host is an address may be the visitor's own machine: redacted.
+    referrer = (
+        scrubbed_page(client, f.referrer, allowlist, route=False, redact_ip_host=True)
+        if f.referrer
+        else None
+    )
     visitor, user, prefix = pseudonyms(event, ctx)
     if ctx.tombstones and event.consent.state == "granted" and erased(ctx, site.id, visitor, user):
         return Dropped(event.index, DropReason.ERASED)
@@ -128,7 +133,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "url": url,
         "path": path,
         "referrer": referrer[0] if referrer else None,
-        "referrer_host": traits.referrer_host,
+        "referrer_host": redact_ip_host(traits.referrer_host),
         "source": traits.source,
         "utm_source": traits.utm.get("utm_source"),
         "utm_medium": traits.utm.get("utm_medium"),

@@ -6,6 +6,7 @@ partially, since a partial e-mail or phone number can still identify.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
@@ -122,16 +123,38 @@ def clean_query(query: str, allowlist: Iterable[str]) -> str:
 _PATH_SAFE = "/:@!$&'()*+,;=-._~[]%"
 
 
-def _netloc(parts: SplitResult) -> str | None:
-    """Host and port only: userinfo (``user:password@``) is dropped."""
+def is_ip_literal(host: str | None) -> bool:
+    """Whether a URL's host is an IPv4 or IPv6 address rather than a name."""
+    if not host or not (host[0].isdigit() or ":" in host or host.startswith("[")):
+        return False  # a name: no need to parse
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def redact_ip_host(host: str | None) -> str | None:
+    """A host name as it is; an address, which may be a visitor's own, redacted."""
+    return REDACTED if is_ip_literal(host) else host
+
+
+def _netloc(parts: SplitResult, *, redact_ip: bool = False) -> str | None:
+    """Host and port only: userinfo (``user:password@``) is dropped; with ``redact_ip``, a
+    host that is an IP address is replaced, port and all."""
     if _PLAIN_NETLOC.match(parts.netloc):  # the common case, without re-parsing
-        return parts.netloc.lower()
+        netloc = parts.netloc.lower()
+        if redact_ip and is_ip_literal(netloc.rsplit(":", 1)[0]):
+            return REDACTED
+        return netloc
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
     if not host:
         return None
+    if redact_ip and is_ip_literal(host):
+        return REDACTED
     if ":" in host:
         host = f"[{host}]"
     return host if port is None else f"{host}:{port}"
@@ -145,19 +168,31 @@ def _scrub_path(path: str) -> str:
 
 
 def scrub_url(
-    url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True
+    url: str,
+    allowlist: Iterable[str],
+    *,
+    keep_route_fragment: bool = True,
+    redact_ip_host: bool = False,
 ) -> str | None:
     """An http(s) URL without userinfo, unlisted parameters or PII; None if not http(s).
 
     A fragment is kept only when it is a client-side route (``#/cart``), since
-    other fragments can carry tokens (OAuth implicit flow puts them there).
+    other fragments can carry tokens (OAuth implicit flow puts them there). With
+    ``redact_ip_host`` (referrers, clicked links: URLs a visitor, not the site,
+    chose), a host that is an IP address is redacted too.
     """
-    scrubbed = scrub_page_url(url, allowlist, keep_route_fragment=keep_route_fragment)
+    scrubbed = scrub_page_url(
+        url, allowlist, keep_route_fragment=keep_route_fragment, redact_ip_host=redact_ip_host
+    )
     return None if scrubbed is None else scrubbed[0]
 
 
 def scrub_page_url(
-    url: str, allowlist: Iterable[str], *, keep_route_fragment: bool = True
+    url: str,
+    allowlist: Iterable[str],
+    *,
+    keep_route_fragment: bool = True,
+    redact_ip_host: bool = False,
 ) -> tuple[str, str] | None:
     """``scrub_url`` and the scrubbed path with its route fragment (the ``path`` column),
     from one parse of the URL."""
@@ -168,7 +203,7 @@ def scrub_page_url(
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         return None
-    netloc = _netloc(parts)
+    netloc = _netloc(parts, redact_ip=redact_ip_host)
     if not netloc:
         return None
     path = _scrub_path(parts.path) or "/"  # never empty: the URL below needs no other rule

@@ -31,7 +31,7 @@ from service.privacy.scrub import (
     scrub_url,
     strip_unlisted_query_params,
 )
-from tests.conftest import client, run_one
+from tests.conftest import client, make_site, run_one
 
 ALLOW = ("utm_source", "utm_medium", "utm_campaign", "ref", "q")
 
@@ -296,3 +296,39 @@ def test_property_scrubbed_url_is_what_urlunsplit_builds_and_path_matches_it(
     assert clean == urlunsplit(parts)
     assert clean_path == parts.path + (f"#{parts.fragment}" if parts.fragment else "")
     assert scrub_url(url, ALLOW, keep_route_fragment=route) == clean
+
+
+@pytest.mark.parametrize(
+    ("referrer", "stored", "host"),
+    [
+        ("http://203.0.113.91/x", "http://[redacted]/x", "[redacted]"),
+        ("http://203.0.113.91:8080/x?q=1", "http://[redacted]/x?q=1", "[redacted]"),
+        ("https://[2001:db8:85a3::8a2e:370:7334]/a", "https://[redacted]/a", "[redacted]"),
+        ("http://user:pw@198.51.100.7/", "http://[redacted]/", "[redacted]"),
+        (
+            "https://www.google.com/search?q=x",
+            "https://www.google.com/search?q=x",
+            "www.google.com",
+        ),
+        ("https://123.example/", "https://123.example/", "123.example"),
+    ],
+)
+def test_an_ip_address_as_the_referrer_host_is_redacted_everywhere_it_is_stored(
+    make_ctx: Any, referrer: str, stored: str, host: str
+) -> None:
+    ctx = make_ctx(make_site(query_allowlist=("q",)))
+    event = run_one(
+        ctx,
+        {
+            "site": "shop",
+            "url": "https://shop.example/p",
+            "referrer": referrer,
+            "type": "click",
+            "target": {"tag": "a", "href": referrer},
+        },
+    )
+    assert isinstance(event, Event)
+    assert event.row is not None
+    assert event.row["referrer"] == stored
+    assert event.row["referrer_host"] == host
+    assert event.row["target"]["href"] == stored
