@@ -32,9 +32,10 @@ def _host(url: str | None) -> str | None:
 
 def utm_fields(url: str, campaign_override: str | None) -> dict[str, str]:
     values = query_values(url, "utm_") if "utm_" in url else {}
-    utm = {k: redact_text(values[k][:MAX_UTM]) for k in UTM_KEYS if values.get(k)}
+    # Redacted first, then cut: cut first, an e-mail across the limit would survive in half.
+    utm = {k: redact_text(values[k])[:MAX_UTM] for k in UTM_KEYS if values.get(k)}
     if campaign_override:
-        utm["utm_campaign"] = redact_text(campaign_override[:MAX_UTM])
+        utm["utm_campaign"] = redact_text(campaign_override)[:MAX_UTM]
         utm.setdefault("utm_medium", "email")
     return utm
 

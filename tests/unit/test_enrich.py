@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from service.ingest.enrich import MAX_UTM, utm_fields
 from service.ingest.event import DropReason, Event
 from service.ingest.referrers import classify_source
 from service.ingest.useragent import classify_user_agent
@@ -140,3 +141,20 @@ def test_utm_fields_and_country(make_ctx: Any) -> None:
         "mobile",
         "iOS",
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "override"),
+    [
+        ("https://shop.example/?utm_campaign=" + "x" * 190 + "jane.doe%40example.org", None),
+        ("https://shop.example/?utm_source=" + "y" * 195 + "%2B44%2020%207946%200958", None),
+        ("https://shop.example/", "z" * 190 + "jane.doe@example.org"),
+    ],
+    ids=["e-mail across the limit", "phone across the limit", "campaign override"],
+)
+def test_utm_values_are_redacted_before_they_are_cut(url: str, override: str | None) -> None:
+    utm = utm_fields(url, override)
+    stored = " ".join(utm.values())
+    assert "jane" not in stored
+    assert "7946" not in stored
+    assert all(len(v) <= MAX_UTM for v in utm.values())
