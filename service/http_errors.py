@@ -51,7 +51,7 @@ _ANSWERS: tuple[tuple[_Kinds, int, str, str, str], ...] = (
     (errors.ForbiddenProxyRequest, 403, "Forbidden", "forbidden", "proxy requests are refused"),
     (errors.ParseException, 400, "Bad Request", "malformed_http", "the request is not valid HTTP"),
 )
-# Refusals the worker's main thread makes itself, before any thread reads the request.
+# Refusals the worker makes itself, from the bytes it buffered, before gunicorn parses them.
 REFUSALS: dict[str, tuple[int, str, str, str]] = {
     "head_too_large": (
         431,
