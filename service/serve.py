@@ -22,7 +22,7 @@ from types import FrameType
 
 from pipelines import audit
 from pipelines.lake import ensure_views
-from service.demo_sites import WILDCARD_HOSTS, ensure_sites_file
+from service.demo_sites import ensure_sites_file, origins_for_bind
 from service.settings import Settings, to_env
 from service.sites import Site, load_sites
 
@@ -51,11 +51,9 @@ def _start_loader(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def public_url(bind: str) -> str:
-    """The address a person on this machine opens for a collector bound to ``bind``."""
-    host, _, port = bind.rpartition(":")
-    if host.strip("[]") in WILDCARD_HOSTS:
-        host = "127.0.0.1"
-    return f"http://{host}:{port}"
+    """The address a person on this machine opens for a collector bound to ``bind``: the
+    first of the demo origins, which follow the bind the same way."""
+    return origins_for_bind(bind)[0]
 
 
 def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool) -> str:

@@ -14,11 +14,11 @@ one. With ``memory://`` each gunicorn worker counts on its own; point
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 from flask import Flask, request
 from flask_limiter import Limiter
 
+from service.privacy.ip import client_network, parse_ip
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from service.settings import Settings
@@ -33,17 +33,10 @@ LIMITED_ENDPOINTS = (
 )
 
 
-def client_network(address: str, ipv6_prefix: int) -> str:
-    """The network a client's requests are counted under: IPv4 as is, IPv6 by its prefix."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
-    return str(ip)
+def rate_limit_network(address: str, ipv6_prefix: int) -> str:
+    """The network a client's requests are counted under (IPv4-mapped IPv6 as IPv4)."""
+    ip = parse_ip(address)
+    return address if ip is None else client_network(ip, ipv6_prefix)
 
 
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:
@@ -53,7 +46,9 @@ def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limite
 
     @functools.lru_cache(maxsize=4096)
     def bucket(address: str) -> str:
-        return format(hmac64(secret, client_network(address, settings.rate_limit_ipv6_prefix)), "x")
+        return format(
+            hmac64(secret, rate_limit_network(address, settings.rate_limit_ipv6_prefix)), "x"
+        )
 
     def client_key() -> str:
         return bucket(request.remote_addr or "")

@@ -35,12 +35,18 @@ def ip_prefix(ip: IPAddress) -> str:
     return truncate_ipv6_to_48(ip)
 
 
-def hashing_identity(ip: IPAddress) -> str:
-    """What the daily hash sees: the IPv4 address, or the IPv6 /64.
+def client_network(ip: IPAddress, ipv6_prefix: int = 64) -> str:
+    """One client's network: the IPv4 address, or the IPv6 network of ``ipv6_prefix``.
 
     Privacy extensions rotate the low 64 bits of IPv6 addresses several times a
-    day, so hashing the full address would split one visitor into many.
+    day within the /64 a subscriber is handed, so keying on the full address
+    would split one client into many.
     """
     if isinstance(ip, ipaddress.IPv4Address):
         return str(ip)
-    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+
+
+def hashing_identity(ip: IPAddress) -> str:
+    """What the daily hash sees: the IPv4 address, or the IPv6 /64."""
+    return client_network(ip, 64)

@@ -6,10 +6,11 @@ partially, since a partial e-mail or phone number can still identify.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
+
+from service.privacy.ip import parse_ip
 
 REDACTED = "[redacted]"
 
@@ -127,11 +128,7 @@ def is_ip_literal(host: str | None) -> bool:
     """Whether a URL's host is an IPv4 or IPv6 address rather than a name."""
     if not host or not (host[0].isdigit() or ":" in host or host.startswith("[")):
         return False  # a name: no need to parse
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    return parse_ip(host.strip("[]")) is not None
 
 
 def redact_ip_host(host: str | None) -> str | None:
