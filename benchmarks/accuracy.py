@@ -40,6 +40,8 @@ DEVICE_FIXTURES = ("dd_desktop.yml", "dd_smartphone.yml", "dd_tablet.yml")
 # Mail providers' image proxies, which fetch an e-mail's images (the pixel) for the reader.
 MAIL_PROXY = re.compile(r"(mail|image|email) proxy", re.IGNORECASE)
 MAIL_PROXY_UA = re.compile(r"(mail|image|email)proxy", re.IGNORECASE)
+AI_CATEGORIES = ("AI Agent", "AI Assistant", "AI Data Scraper", "AI Search Crawler")
+MONITOR_CATEGORIES = ("Site Monitor", "Network Monitor")
 DEVICE_CLASS = {
     "desktop": "desktop",
     "smartphone": "mobile",
@@ -99,6 +101,13 @@ def dd_devices() -> Iterator[dict[str, Any]]:
         yield from load(name)
 
 
+def dd_browser_uas() -> list[str]:
+    """device-detector's device fixtures whose client is a browser."""
+    return [
+        d["user_agent"] for d in dd_devices() if (d.get("client") or {}).get("type") == "browser"
+    ]
+
+
 def mail_client_uas() -> list[str]:
     pim = [d["user_agent"] for d in dd_devices() if (d.get("client") or {}).get("type") == "pim"]
     proxies = [
@@ -109,17 +118,61 @@ def mail_client_uas() -> list[str]:
     return sorted(set(pim + proxies))
 
 
-def share_flagged(uas: Iterable[str], *, flagged: bool) -> tuple[int, int, list[str]]:
-    """(matching, total, examples of the others): matching = flagged as a bot, or not."""
-    hits, total, misses = 0, 0, []
+def share_flagged(
+    uas: Iterable[str], *, flagged: bool, show_flagged: bool = False
+) -> tuple[int, int, list[str]]:
+    """(matching, total, examples): matching = flagged as a bot (or, with ``flagged``
+    False, not); examples of the flagged ones with ``show_flagged`` (a false-positive
+    figure), else of the others (a recall figure)."""
+    hits, total, examples = 0, 0, []
     for ua in uas:
         total += 1
         is_bot = classify_user_agent(ua).bot_reason is not None
-        if is_bot == flagged:
+        hits += is_bot == flagged
+        if is_bot == show_flagged and len(examples) < 5:
+            examples.append(ua[:90])
+    return hits, total, examples
+
+
+def dd_bots_of(categories: tuple[str, ...]) -> list[str]:
+    """device-detector's bot fixtures whose bot is of one of these categories."""
+    return sorted(
+        {
+            b["user_agent"]
+            for b in load("dd_bots.yml")
+            if str((b.get("bot") or {}).get("category", "")) in categories
+        }
+    )
+
+
+def share_with_reason(uas: list[str], reason: str) -> tuple[int, int, list[str]]:
+    """(quarantined with this reason, total, examples of other verdicts)."""
+    hits, misses = 0, []
+    for ua in uas:
+        got = classify_user_agent(ua).bot_reason
+        if got == reason:
             hits += 1
         elif len(misses) < 5:
-            misses.append(ua[:90])
-    return hits, total, misses
+            misses.append(f"{got}: {ua[:70]}")
+    return hits, len(uas), misses
+
+
+# Client types of device-detector's device fixtures that are not apps people use:
+# browsers and mail clients have figures of their own, HTTP libraries are automation,
+# and feed readers are counted as bots by isbot's lists and as clients by device-detector.
+NOT_APPS = (None, "browser", "pim", "library", "feed reader")
+
+
+def dd_app_uas() -> list[str]:
+    """device-detector's device fixtures whose client is an app (Slack, Office, media
+    players, mobile apps): people's software, never bots."""
+    return sorted(
+        {
+            d["user_agent"]
+            for d in dd_devices()
+            if (d.get("client") or {}).get("type") not in NOT_APPS
+        }
+    )
 
 
 def device_agreement() -> tuple[int, int, list[str]]:
@@ -301,9 +354,6 @@ def pii_figures(pipeline: Pipeline) -> tuple[list[Figure], Figure]:
 
 
 def measure() -> list[Figure]:
-    browsers = (
-        d["user_agent"] for d in dd_devices() if (d.get("client") or {}).get("type") == "browser"
-    )
     figures = [
         Figure(
             "bot recall (isbot crawlers + device-detector bots)",
@@ -313,17 +363,32 @@ def measure() -> list[Figure]:
         Figure(
             "isbot browsers flagged as bots",
             "<= 1 %",
-            *share_flagged(isbot_browser_uas(), flagged=True),
+            *share_flagged(isbot_browser_uas(), flagged=True, show_flagged=True),
         ),
         Figure(
             "device-detector browsers flagged as bots",
             "<= 0.5 %",
-            *share_flagged(browsers, flagged=True),
+            *share_flagged(dd_browser_uas(), flagged=True, show_flagged=True),
+        ),
+        Figure(
+            "device-detector apps (Slack, Office, players…) flagged as bots",
+            "<= 1 %",
+            *share_flagged(dd_app_uas(), flagged=True, show_flagged=True),
+        ),
+        Figure(
+            "device-detector AI bots quarantined as ai_agent",
+            ">= 95 %",
+            *share_with_reason(dd_bots_of(AI_CATEGORIES), "ai_agent"),
+        ),
+        Figure(
+            "device-detector site monitors quarantined as monitor",
+            ">= 95 %",
+            *share_with_reason(dd_bots_of(MONITOR_CATEGORIES), "monitor"),
         ),
         Figure(
             "mail clients and image proxies counted (not quarantined)",
             "100 %",
-            *share_flagged(mail_client_uas(), flagged=False),
+            *share_flagged(mail_client_uas(), flagged=False, show_flagged=True),
         ),
         Figure("device class agrees with device-detector", ">= 95 %", *device_agreement()),
         Figure("search referrer hosts -> search", ">= 95 %", *referrer_agreement("search")),

@@ -39,6 +39,9 @@ class DropReason(StrEnum):
     CONSENT_DENIED = "consent_denied"
     BOT = "bot"
     HEADLESS = "headless"
+    AUTOMATION = "automation"
+    AI_AGENT = "ai_agent"
+    MONITOR = "monitor"
     REFERRER_SPAM = "referrer_spam"
     RATE_LIMITED = "rate_limited"
     OVERSIZE = "oversize"
@@ -46,7 +49,16 @@ class DropReason(StrEnum):
     ERASED = "erased"
 
 
-QUARANTINE_REASONS = frozenset({DropReason.BOT, DropReason.HEADLESS, DropReason.REFERRER_SPAM})
+QUARANTINE_REASONS = frozenset(
+    {
+        DropReason.BOT,
+        DropReason.HEADLESS,
+        DropReason.AUTOMATION,
+        DropReason.AI_AGENT,
+        DropReason.MONITOR,
+        DropReason.REFERRER_SPAM,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
         (ANDROID_TABLET, "tablet", None),
         (HEADLESS, "desktop", DropReason.HEADLESS),
         (GOOGLEBOT, None, DropReason.BOT),
-        ("curl/8.5.0", None, DropReason.BOT),
-        ("python-requests/2.32", None, DropReason.BOT),
+        ("curl/8.5.0", None, DropReason.AUTOMATION),
+        ("python-requests/2.32", None, DropReason.AUTOMATION),
         ("", None, DropReason.BOT),
         # Mail clients and mail image proxies fetching the pixel: readers, never bots.
         (
