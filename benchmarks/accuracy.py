@@ -19,11 +19,12 @@ import functools
 import itertools
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, quote_plus, unquote
 
 from benchmarks.common import write_section
 from service.ingest.event import Client, Context, Event
@@ -210,16 +211,35 @@ def referrer_agreement(medium: str) -> tuple[int, int, list[str]]:
 # --- PII -----------------------------------------------------------------------------------
 
 PII = {
-    "e-mail": ["jane.doe@example.org", "j.o'hara+news@mail.example.co.uk", "jané@exämple.org"],
-    "phone": ["+1-674-447-2470x637", "+44 20 7946 0958", "(415) 555-0132", "+49 30 901820"],
+    "e-mail": [
+        "jane.doe@example.org",
+        "j.o'hara+news@mail.example.co.uk",
+        "jané@exämple.org",
+        "JANE.DOE@EXAMPLE.ORG",
+        "jane\uff20example.org",  # a full-width at sign
+    ],
+    "phone": [
+        "+1-674-447-2470x637",
+        "+44 20 7946 0958",
+        "(415) 555-0132",
+        "+49 30 901820",
+        "+33 1 23 45 67 89",
+        "+1 (415) 555-0132 ext. 12",
+        "030 90182055",
+    ],
     "IBAN": ["DE50294028383047805221", "DE89 3704 0044 0532 0130 00", "GB29NWBK60161331926819"],
+    "IPv4": ["203.0.113.91", "198.51.100.7"],
     "IPv6": ["2001:db8:85a3::8a2e:370:7334", "::ffff:203.0.113.91", "2a00:1450:4001:82a::200e"],
     "card": ["4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004"],
+    "national id": ["078-05-1120", "078051120"],  # a US SSN, with its leading zero
 }
 BENIGN = [
     "137.0.6260.42",
+    "Chrome/120.0.6099.199",
     "2023-06-15 00:59",
     "2023-06-15 \u2013 2023-06-30",  # an en dash
+    "15.06.2023",
+    "06/15/2023 10:30",
     "logo@2x.png",
     "Home :: Shop",
     "v1.2.3",
@@ -228,19 +248,32 @@ BENIGN = [
     "chapter 12.4",
     "size 42",
     "2,499.00 EUR",
+    "1,234,567 views",
     "(c) 2024",
+    "ISO 9001:2015",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "app.80462068f.js",
+    "+5 points",
 ]
 ENCODINGS = {
     "plain": lambda v: v,
     "percent": lambda v: quote(v, safe=""),
     "double-percent": lambda v: quote(quote(v, safe=""), safe=""),
+    "form (+ for space)": lambda v: quote_plus(v, safe=""),
 }
 
 
 def positions(value: str) -> dict[str, dict[str, Any]]:
-    """The payload fields a value can arrive in, each as an event carrying it."""
+    """The payload fields a value can arrive in, each as an event carrying it; a value
+    of digits and separators also as a JSON number in ``props``."""
     page = "https://shop.example"
-    return {
+    numeric = re.sub(r"[\s().\-/+]", "", value)
+    as_number = (
+        {"props number": {"url": f"{page}/", "props": {"n": int(numeric)}}}
+        if numeric.isascii() and numeric.isdigit()
+        else {}
+    )
+    return as_number | {
         "url path": {"url": f"{page}/u/{value}"},
         "url query": {"url": f"{page}/?utm_campaign={value}"},
         "referrer": {"url": f"{page}/", "referrer": f"https://ref.example/p?q={value}"},
@@ -271,7 +304,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _decoded(text: str) -> str:
     for _ in range(5):
-        decoded = unquote(text)
+        decoded = unquote(text.replace("+", " "))
         if decoded == text:
             break
         text = decoded
@@ -280,13 +313,13 @@ def _decoded(text: str) -> str:
 
 def recoverable(secret: str, row: dict[str, Any]) -> bool:
     """Whether the stored row still gives the value away: as text, or as its digits."""
-    needle = secret.lower()
-    digits = re.sub(r"\D", "", secret)
+    needle = unicodedata.normalize("NFKC", secret).lower()
+    digits = re.sub(r"\D", "", secret).lstrip("0")  # a JSON number loses leading zeros
     for text in _strings(row):
-        plain = _decoded(text)
+        plain = unicodedata.normalize("NFKC", _decoded(text))
         if needle in plain:
             return True
-        if len(digits) >= 9 and digits in re.sub(r"\D", "", plain):
+        if len(digits) >= 8 and digits in re.sub(r"\D", "", plain):
             return True
     return False
 
@@ -339,7 +372,7 @@ def pii_figures(pipeline: Pipeline) -> tuple[list[Figure], Figure]:
     wrong, total, misses = 0, 0, []
     for value in BENIGN:
         for where, fields in positions(value).items():
-            if where in ("props key", "custom name", "url path"):
+            if where in ("props key", "custom name", "url path", "props number"):
                 continue  # benign text is judged where free text goes
             row = pipeline.stored(fields)
             total += 1

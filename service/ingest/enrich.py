@@ -12,7 +12,8 @@ from service.ingest.client_facts import country
 from service.ingest.event import Context, Dropped, DropReason, Event, Traits
 from service.ingest.referrers import classify_source, is_spam_referrer
 from service.ingest.useragent import classify_user_agent, device_from_screen
-from service.privacy.scrub import query_values, redact_text
+from service.privacy.pii import redact_text
+from service.privacy.scrub import query_values
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_UTM = 200

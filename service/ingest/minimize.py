@@ -12,6 +12,7 @@ What each consent state keeps (DESIGN §4):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,28 +27,32 @@ from service.ingest.client_facts import (
     stable_key,
 )
 from service.ingest.event import Context, Dropped, DropReason, Event, Target
-from service.privacy.scrub import REDACTED, redact_ip_host, redact_text, scrub_url
+from service.privacy.pii import REDACTED, redact_text
+from service.privacy.scrub import redact_ip_host, scrub_url
 from service.privacy.tombstones import tombstone_name
 
 MAX_CLICK_TEXT = 100
-# Integers this large are phone, card or account numbers far more often than counts.
-MAX_PLAIN_NUMBER = 10**8
+# A JSON number is checked by its digits, as text would be; a nine-digit id (a US SSN)
+# sent as a number loses its leading zero, so eight digits are enough.
+MIN_NUMBER_DIGITS = 8
+
+
+def _scrub_number(value: float) -> float | str:
+    if not math.isfinite(value):
+        return value
+    return REDACTED if len(str(abs(int(value)))) >= MIN_NUMBER_DIGITS else value
 
 
 def scrub_props(props: Mapping[str, Any] | None) -> str | None:
-    """Props as a JSON object with PII redacted in keys, strings and long numbers."""
+    """Props as a JSON object with PII redacted in keys, strings and numbers."""
     if not props:
         return None
     clean: dict[str, Any] = {}
     for key, value in props.items():
         if isinstance(value, str):
             value = redact_text(value)
-        elif (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and abs(value) >= MAX_PLAIN_NUMBER
-        ):
-            value = REDACTED
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = _scrub_number(value)
         clean[redact_text(key)] = value
     return orjson.dumps(clean).decode()
 

@@ -1,7 +1,8 @@
-"""PII scrubbing: rules (what matches) applied to selectors (URL, referrer, props, text).
+"""Scrubbing selectors: URLs, their query parameters and hosts; the rules are ``pii.py``'s.
 
-Every rule replaces what it finds with ``[redacted]``; nothing is masked
-partially, since a partial e-mail or phone number can still identify.
+A URL is reduced to what the site allows (scheme, host, path, listed
+parameters, a client-side route) and each part left is passed through
+``pii.redact_text``, which decodes before it looks.
 """
 
 from __future__ import annotations
@@ -11,56 +12,11 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from service.privacy.ip import parse_ip
+from service.privacy.pii import _MAY_MATCH, REDACTED, redact_text
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "redact_text", "scrub_page_url", "scrub_url"]
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-# Full eight-group form, or any compressed form with "::"; times like 12:30:45 do not match.
-IPV6 = re.compile(
-    r"(?<![\w:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
-    r"|(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{0,4}::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?"
-    r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?)(?![\w:])"
-)
-# Nine or more digits, optionally separated by spaces, dots, dashes or brackets:
-# phone numbers in any common notation, card, account and order numbers alike.
-PHONE_OR_DIGITS = re.compile(r"(?<![\w+])\+?\(?\d(?:[\s().\-/]{0,2}\d){8,}\)?(?!\w)")
-
-_RULES: tuple[re.Pattern[str], ...] = (EMAIL, IPV6, IPV4, PHONE_OR_DIGITS)
-# All rules in one pass: at each position the first rule that matches wins.
-_ANY_RULE = re.compile("|".join(f"(?:{rule.pattern})" for rule in _RULES))
-# A cheap superset of the rules: an e-mail has '@', an IPv6 address ':', an IPv4
-# address "digit.digit", a phone number nine digits with short separators. Text
-# without any of these cannot match, and skips the costly combined pattern.
-_MAY_MATCH = re.compile(r"@|:|\d\.\d|\d(?:[\s().\-/]{0,2}\d){8}")
 _PLAIN_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
-
-
-def redact_emails(text: str) -> str:
-    """Replace every e-mail address."""
-    return EMAIL.sub(REDACTED, text)
-
-
-def redact_phone_numbers(text: str) -> str:
-    """Replace phone numbers and any run of nine or more digits."""
-    return PHONE_OR_DIGITS.sub(REDACTED, text)
-
-
-def redact_ip_addresses(text: str) -> str:
-    """Replace IPv4 and IPv6 addresses written in free text."""
-    return IPV4.sub(REDACTED, IPV6.sub(REDACTED, text))
-
-
-def redact_text(text: str) -> str:
-    """Apply every rule; text that ``_MAY_MATCH`` rules out is returned as it is."""
-    if not _MAY_MATCH.search(text):
-        return text
-    return _ANY_RULE.sub(REDACTED, text)
-
-
-def contains_pii(text: str) -> bool:
-    """True when any rule would redact something: the property tests' oracle."""
-    return any(rule.search(text) for rule in _RULES)
 
 
 def _allowed(key: str, allowlist: Iterable[str]) -> bool:
@@ -158,10 +114,9 @@ def _netloc(parts: SplitResult, *, redact_ip: bool = False) -> str | None:
 
 
 def _scrub_path(path: str) -> str:
-    if "%" in path:
-        return quote(redact_text(unquote(path)), safe=_PATH_SAFE)
+    """The path as sent, or, when it held PII, decoded, redacted and encoded again."""
     clean = redact_text(path)
-    return clean if clean is path else quote(clean, safe=_PATH_SAFE)
+    return path if clean is path else quote(clean, safe=_PATH_SAFE)
 
 
 def scrub_url(

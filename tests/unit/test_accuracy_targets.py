@@ -6,11 +6,14 @@ these tests hold each figure at its target.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.accuracy import (
     AI_CATEGORIES,
     MONITOR_CATEGORIES,
+    Pipeline,
     crawler_uas,
     dd_app_uas,
     dd_bots_of,
@@ -18,6 +21,7 @@ from benchmarks.accuracy import (
     device_agreement,
     isbot_browser_uas,
     mail_client_uas,
+    pii_figures,
     referrer_agreement,
     share_flagged,
     share_with_reason,
@@ -67,3 +71,12 @@ def test_device_class_agrees_with_device_detector() -> None:
     hits, total, misses = device_agreement()
     assert total > 1000
     assert hits / total >= 0.95, misses
+
+
+def test_no_pii_is_recoverable_and_look_alikes_are_kept(tmp_path: Path) -> None:
+    leaks, benign = pii_figures(Pipeline(tmp_path))
+    for figure in leaks:
+        assert figure.total >= 60, figure.name
+        assert figure.hits == 0, (figure.name, figure.misses)
+    assert benign.total >= 60
+    assert benign.hits / benign.total <= 0.02, benign.misses

@@ -1,0 +1,216 @@
+"""PII in free text: what is found, in which encodings, and what is deliberately kept.
+
+Every rule replaces what it finds with ``[redacted]``; nothing is masked
+partially, since a partial e-mail or phone number can still identify.
+
+Text is percent-decoded to a fixed point (``jane%2540example.org`` is
+``jane@example.org``) and NFKC-normalised (a full-width at sign, U+FF20, is ``@``)
+before any rule looks at it. When nothing is found the text is returned as it
+came, encoding and all; when something is, the decoded text is returned with
+each finding replaced, since the encoded form of an e-mail is the e-mail.
+
+The rules, in the order they run:
+
+* e-mail addresses, internationalised ones too (``jané@exämple.org``), but not
+  image names with a pixel-density suffix (``logo@2x.png``);
+* IBANs, with or without spaces, that python-stdnum's checksum and
+  per-country format accept;
+* IPv6 addresses (any form python's ``ipaddress`` accepts, IPv4-mapped ones
+  too), and IPv4 addresses;
+* phone numbers written with ``+`` and a country code that libphonenumber
+  (``phonenumbers``) calls possible, however short (``+49 30 901820``),
+  extension (``x637``, ``ext. 12``) included;
+* any other run of nine or more digits, however separated by spaces, dots,
+  dashes, slashes, brackets or ``+`` (a form-encoded space): national phone
+  numbers of every region, card, account and national id numbers, Luhn-valid
+  or mistyped alike.
+
+Kept on purpose: dates and times (``2023-06-15 00:59``, ``15.06.2023``,
+``10:30``), versions with a ``v`` before them (``v1.2.3``, ``v10.4.12.3``) and
+browser build numbers (``137.0.6260.42``: a part of four digits, so never an
+IPv4 address), UUIDs, runs of up to eight digits (SKUs,
+prices, years), ``::`` between words (``Home :: Shop``, ``std::vector``).
+Not kept: nine or more digits in a row inside a hex hash or any other token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from typing import Final
+from urllib.parse import unquote
+
+import phonenumbers
+from stdnum import iban
+
+REDACTED: Final = "[redacted]"
+MAX_DECODE_ROUNDS: Final = 8  # double- and triple-encoding are real; eight is plenty
+
+# Bounded as RFC 5321 bounds addresses (64-character local part, 63-character labels),
+# which also bounds the backtracking on hostile text.
+EMAIL: Final = re.compile(
+    r"[\w.%+'-]{1,64}@(?!\d+x\.(?:png|jpe?g|gif|webp|avif|svg)\b)"
+    r"[\w-]{1,63}(?:\.[\w-]{1,63}){0,8}\.[^\W\d_]{2,63}"
+)
+# Country, check digits, then the account: unspaced, or in groups of four.
+IBAN_SHAPE: Final = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}"
+    r"(?:[A-Za-z0-9]{11,30}|(?:[ +-]?[A-Za-z0-9]{4}){2,7}(?:[ +-]?[A-Za-z0-9]{1,3})?)"
+    r"(?![A-Za-z0-9])"
+)
+IPV4: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# Hex groups and colons (and a dotted IPv4 tail): candidates, which ipaddress then judges.
+IPV6_SHAPE: Final = re.compile(
+    r"(?<![:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,5})?"
+)
+# A run of digits with short separators, a leading + and an extension; judged below.
+# Letters around it do not matter: "user_4155550132" holds a phone number too.
+DIGITS: Final = re.compile(
+    r"(?<![\d+])\+?\(?\d(?:[\s().\-/+]{0,3}\d)*\)?(?:\s?(?:x|ext\.?|#)\s?\d{1,6})?(?!\d)",
+    re.IGNORECASE,
+)
+# Dates, times, versions and UUIDs: their digits are not a number's, so they split
+# runs. Hex hashes are not among them: a phone number glued to a letter or two
+# ("a4155550132") looks like one, so nine digits in a row inside a hash are redacted.
+KEPT_SHAPES: Final = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # ISO dates, with a time
+    r"|(?<![\d.])\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\.?\d)"  # 15.06.2023, 6/15/23, no IPv4
+    r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"  # times
+    r"|\bv\d+(?:\.\d+)+"  # v1.2.3, v10.4.12.3
+    r"|\b\d{1,4}\.0\.\d{4,5}\.\d{1,4}\b"  # browser builds: 137.0.6260.42, never an IPv4
+    r"|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",  # UUIDs
+    re.IGNORECASE,
+)
+MIN_DIGITS: Final = 9
+MIN_PHONE_DIGITS: Final = 6  # with + and a country code, libphonenumber decides from 6 up
+# A cheap superset of every rule: text without any of these cannot match and is
+# returned at once. '%' and non-ASCII text may hide one, so they go the long way.
+_MAY_MATCH: Final = re.compile(r"@|:|%|\d\.\d|\d(?:[\s().\-/+]{0,3}\d){5}|[^\x00-\x7f]")
+
+
+def decoded(text: str) -> str:
+    """Percent-decoded until decoding changes nothing (or ``MAX_DECODE_ROUNDS``)."""
+    for _ in range(MAX_DECODE_ROUNDS):
+        if "%" not in text:
+            break
+        plain = unquote(text)
+        if plain == text:
+            break
+        text = plain
+    return text
+
+
+def _shadow(text: str) -> str:
+    """The text with its dates, times and versions blanked (same length), so that the
+    digit rule sees where they break a run but never counts their digits."""
+    return KEPT_SHAPES.sub(lambda m: "_" * len(m.group()), text)
+
+
+def _is_ipv6(candidate: str, *, after_word: bool = False) -> bool:
+    """ipaddress accepts it, and it is not one of the short forms code and prose are full
+    of: "::" between words, "d::" in "std::vector", "::Ba" in "Foo::Bar"."""
+    groups = [group for group in candidate.split(":") if group]
+    if not groups:
+        return False
+    leading = candidate.startswith("::") and not after_word  # "::1", "::ffff:…"
+    if not leading and (len(groups) < 2 or max(map(len, groups)) < 3):
+        return False
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6_spans(text: str) -> list[tuple[int, int]]:
+    """IPv6 addresses: the shape's longest candidate ipaddress accepts, one hex letter
+    glued on after it ("…:7334a") left outside."""
+    spans = []
+    for m in IPV6_SHAPE.finditer(text):
+        start, end = m.span()
+        after_word = start > 0 and text[start - 1].isalnum()
+        for cut in (end, end - 1):
+            if cut > start and _is_ipv6(text[start:cut], after_word=after_word):
+                spans.append((start, cut))
+                break
+    return spans
+
+
+def _is_phone_or_number(candidate: str) -> bool:
+    digits = sum(c.isdigit() for c in candidate)
+    if digits >= MIN_DIGITS:
+        return True
+    if candidate.startswith("+") and digits >= MIN_PHONE_DIGITS:
+        try:
+            return bool(phonenumbers.is_possible_number(phonenumbers.parse(candidate, None)))
+        except phonenumbers.NumberParseException:
+            return False
+    return False
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Where PII is in ``text`` (already decoded), as (start, end), in any order."""
+    spans = [m.span() for m in EMAIL.finditer(text)] if "@" in text else []
+    spans += [
+        m.span()
+        for m in IBAN_SHAPE.finditer(text)
+        if iban.is_valid(re.sub(r"[ +-]", "", m.group()))
+    ]
+    if ":" in text:
+        spans += _ipv6_spans(text)
+    shadow = _shadow(text)  # "v10.4.12.3" is a version, not an address
+    spans += [m.span() for m in IPV4.finditer(shadow)]
+    spans += [m.span() for m in DIGITS.finditer(shadow) if _is_phone_or_number(m.group())]
+    return spans
+
+
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    out, at = [], 0
+    for start, end in sorted(spans):
+        if start < at:  # overlaps the finding just replaced: one replacement covers both
+            at = max(at, end)
+            continue
+        out.append(text[at:start])
+        out.append(REDACTED)
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _plain(text: str) -> str:
+    plain = decoded(text)
+    return plain if plain.isascii() else unicodedata.normalize("NFKC", plain)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every finding replaced; unchanged (as sent) when there is none."""
+    if not _MAY_MATCH.search(text):
+        return text
+    plain = _plain(text)
+    spans = _spans(plain)
+    return _replace(plain, spans) if spans else text
+
+
+def contains_pii(text: str) -> bool:
+    """True when ``redact_text`` would replace something: the property tests' oracle."""
+    return bool(_MAY_MATCH.search(text)) and bool(_spans(_plain(text)))
+
+
+def redact_emails(text: str) -> str:
+    """Replace every e-mail address (decoded text; the e-mail rule alone)."""
+    return EMAIL.sub(REDACTED, text)
+
+
+def redact_ip_addresses(text: str) -> str:
+    """Replace IPv4 and IPv6 addresses written in free text (the address rules alone)."""
+    spans = _ipv6_spans(text)
+    return _replace(text, spans + [m.span() for m in IPV4.finditer(_shadow(text))])
+
+
+def redact_phone_numbers(text: str) -> str:
+    """Replace phone numbers and any run of nine or more digits (the number rules alone)."""
+    shadow = _shadow(text)
+    return _replace(
+        text, [m.span() for m in DIGITS.finditer(shadow) if _is_phone_or_number(m.group())]
+    )
