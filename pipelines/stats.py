@@ -1,5 +1,8 @@
 """Aggregate statistics over the lake for dashboards and scripts, k-suppressed.
 
+The numbers are the metrics layer's (``pipelines/metrics``), the same SQL the
+report and the notebooks run; this module parses requests and suppresses.
+
 Every count below the site's ``k`` is withheld: ``null`` and named in
 ``suppressed`` for totals and days; left out (and counted) for breakdown
 rows. One withheld breakdown row could be recovered by subtracting the
@@ -14,22 +17,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.lake import SQL_DIR, open_views
+from pipelines.lake import open_views
+from pipelines.metrics import (
+    DIMENSIONS,
+    METRICS,
+    MetricsError,
+    aggregate_sql,
+    breakdown_metrics,
+    breakdown_sql,
+    params,
+    timeseries_sql,
+)
 from service.sites import Site
 
-PROPERTIES = (
-    "path",
-    "source",
-    "referrer_host",
-    "country",
-    "browser",
-    "os",
-    "device",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
+PROPERTIES = DIMENSIONS
+COUNTS = tuple(name for name, metric in METRICS.items() if metric.count)
+# What each answer holds when the request does not choose (``metrics=``).
+DEFAULT_AGGREGATE = (
+    "visitors",
+    "visits",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
 )
-COUNTS = ("visitors", "visits", "pageviews")
+DEFAULT_TIMESERIES = ("visitors", "visits", "pageviews")
+UNITS = {name: metric.unit for name, metric in METRICS.items()}
 
 
 class StatsError(ValueError):
@@ -42,6 +55,16 @@ class Query:
     date_from: dt.date
     date_to: dt.date
     filters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    metrics: tuple[str, ...] = ()  # () = the endpoint's default
+
+
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """``metrics=visitors,pageviews``: names from the metrics layer, in the order asked."""
+    names = tuple(n for n in (text or "").split(",") if n)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise StatsError(f"metrics are among {', '.join(METRICS)}")
+    return names
 
 
 def parse_period(
@@ -87,20 +110,12 @@ def parse_filters(text: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _run(lake: Path, query: Query, final_sql: str) -> list[dict[str, Any]]:
-    sessions = (SQL_DIR / "stats_sessions.sql").read_text()
-    # Column names come from PROPERTIES only; values are bound parameters.
-    filters = "".join(f" AND {name} = $f{i}" for i, (name, _) in enumerate(query.filters))
-    sql = sessions.replace("$filters", filters) + "\n" + final_sql
-    params: dict[str, Any] = {
-        "site": query.site.id,
-        "date_from": query.date_from,
-        "date_to": query.date_to,
-    }
-    params.update({f"f{i}": value for i, (_, value) in enumerate(query.filters)})
+def _run(lake: Path, query: Query, sql: str) -> list[dict[str, Any]]:
     con = open_views(lake.parent)
     try:
-        cursor = con.execute(sql, params)
+        cursor = con.execute(
+            sql, params(query.site.id, query.date_from, query.date_to, query.filters)
+        )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
@@ -108,10 +123,10 @@ def _run(lake: Path, query: Query, final_sql: str) -> list[dict[str, Any]]:
 
 
 def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
-    """Counts below k become null, and so do rates computed from too few visits."""
+    """Counts below k become null, and so do rates and means computed from too few visits."""
     hidden = [name for name in COUNTS if name in row and row[name] is not None and row[name] < k]
-    if "visits" in hidden:
-        hidden += [name for name in ("bounce_rate", "visit_duration") if name in row]
+    if "visits" in hidden or "pageviews" in hidden:
+        hidden += [n for n in row if n in METRICS and not METRICS[n].count and n not in hidden]
     for name in hidden:
         row[name] = None
     if hidden:
@@ -119,13 +134,29 @@ def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
     return row
 
 
+def _chosen(query: Query, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    names = query.metrics or default
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise StatsError(f"metrics here are among {', '.join(allowed)}")
+    return names
+
+
 def aggregate(lake: Path, query: Query) -> dict[str, Any]:
-    sql = (SQL_DIR / "stats_aggregate.sql").read_text()
+    names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
+    try:
+        sql = aggregate_sql(names, query.filters)
+    except MetricsError as exc:
+        raise StatsError(str(exc)) from None
     return suppress(_run(lake, query, sql)[0], query.site.k)
 
 
 def timeseries(lake: Path, query: Query) -> list[dict[str, Any]]:
-    sql = (SQL_DIR / "stats_timeseries.sql").read_text()
+    names = _chosen(query, DEFAULT_TIMESERIES, tuple(METRICS))
+    try:
+        sql = timeseries_sql(names, query.filters)
+    except MetricsError as exc:
+        raise StatsError(str(exc)) from None
     rows = [suppress(r, query.site.k) for r in _run(lake, query, sql)]
     for r in rows:
         r["date"] = r["date"].isoformat()
@@ -137,13 +168,19 @@ def breakdown(lake: Path, query: Query, prop: str, limit: int) -> tuple[list[dic
     a rare value can identify on its own)."""
     if prop not in PROPERTIES:
         raise StatsError(f"property is one of {', '.join(PROPERTIES)}")
-    sql = (SQL_DIR / "stats_breakdown.sql").read_text().replace("$property", prop)
+    allowed = breakdown_metrics(prop)
+    names = _chosen(query, allowed, allowed)
+    try:
+        sql = breakdown_sql(prop, names, query.filters)
+    except MetricsError as exc:
+        raise StatsError(str(exc)) from None
     rows = _run(lake, query, sql)
     k = query.site.k
-    shown = [r for r in rows if r["visitors"] >= k and r["pageviews"] >= k]
+    counts = [n for n in names if METRICS[n].count]
+    shown = [r for r in rows if all(r[c] is not None and r[c] >= k for c in counts)]
     withheld = len(rows) - len(shown)
     if withheld == 1 and shown:
         # One withheld row is the total minus the rest: withhold the smallest shown row too.
-        shown.remove(min(shown, key=lambda r: (r["visitors"], r["pageviews"])))
+        shown.remove(min(shown, key=lambda r: tuple(r[c] for c in counts)))
         withheld += 1
     return shown[:limit], withheld

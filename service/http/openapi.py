@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from pipelines.metrics import METRICS
 from service.ingest.parse import MAX_BATCH
 from service.ingest.rules import EVENT_RULES, Rule
 from service.sites import CONSENT_STATES
@@ -116,6 +117,14 @@ PERIOD = [
     _query("from", {"type": "string", "format": "date"}),
     _query("to", {"type": "string", "format": "date"}),
     _query("filters", {"type": "string"}, about="property==value;property==value"),
+    _query(
+        "metrics",
+        {
+            "type": "string",
+            "pattern": "^(" + "|".join(METRICS) + ")(,(" + "|".join(METRICS) + "))*$",
+        },
+        about="comma-separated metric names; the endpoint's default set when absent",
+    ),
 ]
 COUNTS = {"type": ["integer", "null"], "minimum": 0}
 STATS_META = {
@@ -123,6 +132,11 @@ STATS_META = {
     "from": {"type": "string", "format": "date"},
     "to": {"type": "string", "format": "date"},
     "k": {"type": "integer"},
+    "units": {
+        "type": "object",
+        "description": "the unit of each metric in the results",
+        "additionalProperties": {"type": "string"},
+    },
 }
 BEARER: list[dict[str, list[str]]] = [{"stats_token": []}]
 
@@ -305,6 +319,7 @@ def document() -> dict[str, Any]:
                         "visitors": COUNTS,
                         "visits": COUNTS,
                         "pageviews": COUNTS,
+                        "views_per_visit": {"type": ["number", "null"]},
                         "bounce_rate": {"type": ["number", "null"]},
                         "visit_duration": {"type": ["number", "null"]},
                     },
@@ -314,7 +329,8 @@ def document() -> dict[str, Any]:
                 "the same per day", {"type": "array", "items": {"type": "object"}}
             ),
             "/api/stats/breakdown": _stats(
-                "visitors and page views per value of a property",
+                "the metrics per value of a property (visit properties: visits and their "
+                "visitors; path: page views and visitors)",
                 {"type": "array", "items": {"type": "object"}},
                 [
                     _query("property", {"type": "string"}, required=True),

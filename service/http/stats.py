@@ -7,15 +7,18 @@ wrong one is 401; a valid token of another site is 403.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from pipelines.stats import (
+    UNITS,
     Query,
     StatsError,
     aggregate,
     breakdown,
     parse_filters,
+    parse_metrics,
     parse_period,
     timeseries,
 )
@@ -79,28 +82,38 @@ def _query(site: Site) -> Query:
         args.get("to"),
         state().ctx.clock().date(),
     )
-    return Query(site, start, end, parse_filters(args.get("filters")))
+    return Query(
+        site, start, end, parse_filters(args.get("filters")), parse_metrics(args.get("metrics"))
+    )
 
 
-def _meta(query: Query) -> dict[str, object]:
+def _meta(query: Query, names: list[str]) -> dict[str, object]:
+    """What every answer says besides its numbers, the unit of each metric it holds included."""
     return {
         "site": query.site.id,
         "from": query.date_from.isoformat(),
         "to": query.date_to.isoformat(),
         "k": query.site.k,
+        "units": {n: UNITS[n] for n in names if n in UNITS},
     }
+
+
+def _names(rows: list[dict[str, Any]]) -> list[str]:
+    return list(rows[0]) if rows else []
 
 
 @bp.get("/api/stats/aggregate")
 def stats_aggregate() -> Response:
     query = _query(_authorized_site())
-    return jsonify(results=aggregate(state().ctx.settings.lake_dir, query), **_meta(query))
+    results = aggregate(state().ctx.settings.lake_dir, query)
+    return jsonify(results=results, **_meta(query, list(results)))
 
 
 @bp.get("/api/stats/timeseries")
 def stats_timeseries() -> Response:
     query = _query(_authorized_site())
-    return jsonify(results=timeseries(state().ctx.settings.lake_dir, query), **_meta(query))
+    results = timeseries(state().ctx.settings.lake_dir, query)
+    return jsonify(results=results, **_meta(query, _names(results)))
 
 
 @bp.get("/api/stats/breakdown")
@@ -116,5 +129,8 @@ def stats_breakdown() -> Response:
         state().ctx.settings.lake_dir, query, request.args.get("property", ""), limit
     )
     return jsonify(
-        results=rows, withheld_rows=withheld, property=request.args.get("property"), **_meta(query)
+        results=rows,
+        withheld_rows=withheld,
+        property=request.args.get("property"),
+        **_meta(query, _names(rows)),
     )

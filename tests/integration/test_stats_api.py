@@ -65,6 +65,8 @@ def get(
 def assert_no_count_below_k(value: Any, k: int = 5) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
+            if key == "units":
+                continue  # each metric's unit, named by the metric
             if key in ("visitors", "visits", "pageviews") and item is not None:
                 assert item >= k, (key, item)
             assert_no_count_below_k(item, k)
@@ -103,6 +105,15 @@ def test_breakdown_withholds_small_rows_and_their_complement(server: Server) -> 
         ("/b", 20, 20)
     ]
     assert body["withheld_rows"] == 2
+
+
+def test_metrics_are_chosen_by_name_and_carry_their_units(server: Server) -> None:
+    body = get(server, "aggregate", metrics="pageviews,visitors").json()
+    assert list(body["results"]) == ["pageviews", "visitors"]
+    assert body["units"] == {"pageviews": "page views", "visitors": "visitors"}
+    assert get(server, "aggregate", metrics="revenue").status_code == 400
+    # a page breakdown answers what a page view can: visits belong to many pages
+    assert get(server, "breakdown", property="path", metrics="visits").status_code == 400
 
 
 def test_timeseries_and_filters(server: Server) -> None:

@@ -1,0 +1,33 @@
+"""The metrics layer: every number clearcount publishes, defined once (``definitions.py``)
+and turned into SQL in one place (``query.py``) for the report, the Stats API and the
+notebooks."""
+
+from pipelines.metrics.definitions import (
+    DIMENSIONS,
+    METRICS,
+    PAGE_DIMENSIONS,
+    VISIT_DIMENSIONS,
+    Metric,
+)
+from pipelines.metrics.query import (
+    MetricsError,
+    aggregate_sql,
+    breakdown_metrics,
+    breakdown_sql,
+    params,
+    timeseries_sql,
+)
+
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "PAGE_DIMENSIONS",
+    "VISIT_DIMENSIONS",
+    "Metric",
+    "MetricsError",
+    "aggregate_sql",
+    "breakdown_metrics",
+    "breakdown_sql",
+    "params",
+    "timeseries_sql",
+]

@@ -1,0 +1,164 @@
+"""SQL for totals, days and breakdowns, built from the metric definitions.
+
+Every query starts from ``visits.sql`` and selects the metrics by name, so a
+total, a day and a breakdown row are the same aggregate over different
+groups. Filters (``property == value``) keep the visits with that property
+(for ``path``: the visits that viewed that page) and the events of those
+visits. Property names come from ``DIMENSIONS`` only; values are bound
+parameters (``$f0``, ``$f1``, …).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from pipelines.metrics.definitions import (
+    DIMENSIONS,
+    METRICS,
+    PAGE_DIMENSIONS,
+    PAGE_METRICS,
+    VISIT_DIMENSIONS,
+)
+
+VISITS_SQL: Final = (Path(__file__).parent / "visits.sql").read_text(encoding="utf-8")
+Filters = Sequence[tuple[str, str]]
+
+
+class MetricsError(ValueError):
+    """A metric or property that does not exist; the message names the valid ones."""
+
+
+def params(
+    site: str, date_from: dt.date, date_to: dt.date, filters: Filters = ()
+) -> dict[str, Any]:
+    """The bound parameters every query here takes."""
+    return {
+        "site": site,
+        "scan_from": date_from - dt.timedelta(days=1),
+        "scan_to": date_to + dt.timedelta(days=1),
+        "date_from": date_from,
+        "date_to": date_to,
+        **{f"f{i}": value for i, (_, value) in enumerate(filters)},
+    }
+
+
+def check_metrics(names: Sequence[str], allowed: Sequence[str] = tuple(METRICS)) -> None:
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise MetricsError(f"metrics are among {', '.join(allowed)}")
+
+
+def _check_filters(filters: Filters) -> None:
+    for name, _ in filters:
+        if name not in DIMENSIONS:
+            raise MetricsError(
+                f"filters are property==value with a property among {', '.join(DIMENSIONS)}"
+            )
+
+
+def _relations(filters: Filters) -> tuple[str, str, str]:
+    """The WITH clause, and the names of the event and visit relations to read."""
+    if not filters:
+        return VISITS_SQL, "period_events", "period_visits"
+    _check_filters(filters)
+    conditions = []
+    for i, (name, _) in enumerate(filters):
+        if name in PAGE_DIMENSIONS:
+            conditions.append(
+                "(visitor_key, visit_no) IN (SELECT visitor_key, visit_no FROM numbered"
+                f" WHERE type = 'pageview' AND {name} = $f{i})"
+            )
+        else:
+            conditions.append(f"{name} = $f{i}")
+    sql = (
+        VISITS_SQL.rstrip()
+        + f""",
+filtered_visits AS (
+    SELECT * FROM period_visits WHERE {" AND ".join(conditions)}
+),
+filtered_events AS (
+    SELECT * FROM numbered
+    WHERE date BETWEEN $date_from AND $date_to
+      AND (visitor_key, visit_no) IN (SELECT visitor_key, visit_no FROM visits
+                                      WHERE {" AND ".join(conditions)})
+)"""
+    )
+    return sql, "filtered_events", "filtered_visits"
+
+
+def _columns(names: Sequence[str], relation: str) -> str:
+    """``<sql> AS <name>`` for the metrics defined over ``relation`` (events or visits)."""
+    out = []
+    for name in names:
+        metric = METRICS[name]
+        sql = metric.events_sql if relation == "events" else metric.visits_sql
+        if sql is not None:
+            out.append(f"{sql} AS {name}")
+    return ",\n       ".join(out)
+
+
+def _split(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Which metrics a total or a day reads from events, which from visits."""
+    from_events = [n for n in names if METRICS[n].events_sql is not None]
+    return from_events, [n for n in names if n not in from_events]
+
+
+def aggregate_sql(names: Sequence[str], filters: Filters = ()) -> str:
+    """One row: each metric over the whole period."""
+    check_metrics(names)
+    with_sql, events, visits = _relations(filters)
+    from_events, from_visits = _split(names)
+    parts = []
+    if from_events:
+        parts.append(f"(SELECT {_columns(from_events, 'events')} FROM {events}) e")
+    if from_visits:
+        parts.append(f"(SELECT {_columns(from_visits, 'visits')} FROM {visits}) v")
+    return f"{with_sql}\nSELECT {', '.join(names)}\nFROM {' CROSS JOIN '.join(parts)}"
+
+
+def timeseries_sql(names: Sequence[str], filters: Filters = ()) -> str:
+    """A row per day with data: events by their own day, visits by the day they start."""
+    check_metrics(names)
+    with_sql, events, visits = _relations(filters)
+    from_events, from_visits = _split(names)
+    parts = []
+    if from_events:
+        parts.append(
+            f"(SELECT date, {_columns(from_events, 'events')} FROM {events} GROUP BY date) e"
+        )
+    if from_visits:
+        parts.append(
+            f"(SELECT date, {_columns(from_visits, 'visits')} FROM {visits} GROUP BY date) v"
+        )
+    joined = parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING (date)"
+    return f"{with_sql}\nSELECT date, {', '.join(names)}\nFROM {joined}\nORDER BY date"
+
+
+def breakdown_metrics(dimension: str) -> tuple[str, ...]:
+    """The metrics a breakdown by this property answers."""
+    if dimension in PAGE_DIMENSIONS:
+        return PAGE_METRICS
+    return tuple(METRICS)
+
+
+def breakdown_sql(dimension: str, names: Sequence[str], filters: Filters = ()) -> str:
+    """A row per value of the property, most visitors first (then the value, for a fixed
+    order). Visit properties count visits and their visitors; ``path`` counts page views."""
+    if dimension not in DIMENSIONS:
+        raise MetricsError(f"property is one of {', '.join(DIMENSIONS)}")
+    check_metrics(names, breakdown_metrics(dimension))
+    with_sql, events, visits = _relations(filters)
+    if dimension in VISIT_DIMENSIONS:
+        select = _columns(names, "visits")
+        source = visits
+    else:
+        select = _columns(names, "events")
+        source = f"{events} WHERE type = 'pageview'"
+    order = ", ".join(f"{n} DESC" for n in names if METRICS[n].count)
+    return (
+        f"{with_sql}\nSELECT {dimension} AS value, {select}\nFROM {source}\nGROUP BY 1\n"
+        f"ORDER BY {order}, value"
+    )

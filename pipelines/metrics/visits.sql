@@ -1,0 +1,56 @@
+-- The relations every metric reads. Parameters: $site, $date_from, $date_to, and
+-- $scan_from, $scan_to (the day before and the day after the period).
+--
+-- scoped: the site's events from the day before the period to the day after it, so that
+--   a visit that began the day before and runs past midnight does not start a second time
+--   on the first day, and a visit that starts on the last day is followed past midnight;
+--   e-mail opens are left out (a mail client fetching a pixel is not a visit to the site).
+-- visits: a visitor's events with no gap over 30 minutes, each visit counted on the day
+--   it starts and attributed to its entry (first page view; first event when it has none).
+--   Events of the same instant (a beacon's batch) are ordered by event_id, so that every
+--   surface and every run picks the same entry and exit.
+-- period_events, period_visits: what falls in the period itself.
+WITH scoped AS (
+    SELECT * FROM events
+    WHERE site = $site AND date BETWEEN $scan_from AND $scan_to AND type <> 'open'
+),
+numbered AS (
+    SELECT *, sum(starts) OVER (PARTITION BY visitor_key ORDER BY received_at, event_id
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS visit_no
+    FROM (
+        SELECT *,
+               CASE WHEN received_at - lag(received_at) OVER (PARTITION BY visitor_key ORDER BY received_at, event_id)
+                         <= INTERVAL 30 MINUTE THEN 0 ELSE 1 END AS starts
+        FROM scoped
+    )
+),
+visits AS (
+    SELECT visitor_key, visit_no, min(date) AS date,
+           count(*) FILTER (WHERE type = 'pageview') AS pageviews,
+           count(*) FILTER (WHERE type IN ('click', 'custom')) AS interactions,
+           date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,
+           arg_min(path, (received_at, event_id)) FILTER (WHERE type = 'pageview') AS entry_path,
+           arg_max(path, (received_at, event_id)) FILTER (WHERE type = 'pageview') AS exit_path,
+           coalesce(arg_min(source, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
+                    arg_min(source, (received_at, event_id))) AS source,
+           coalesce(arg_min(referrer_host, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
+                    arg_min(referrer_host, (received_at, event_id))) AS referrer_host,
+           coalesce(arg_min(utm_source, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_source, (received_at, event_id))) AS utm_source,
+           coalesce(arg_min(utm_medium, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_medium, (received_at, event_id))) AS utm_medium,
+           coalesce(arg_min(utm_campaign, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_campaign, (received_at, event_id))) AS utm_campaign,
+           arg_min(country, (received_at, event_id)) AS country,
+           arg_min(browser, (received_at, event_id)) AS browser,
+           arg_min(os, (received_at, event_id)) AS os,
+           arg_min(device, (received_at, event_id)) AS device
+    FROM numbered
+    GROUP BY visitor_key, visit_no
+),
+period_events AS (
+    SELECT * FROM scoped WHERE date BETWEEN $date_from AND $date_to
+),
+period_visits AS (
+    SELECT * FROM visits WHERE date BETWEEN $date_from AND $date_to
+)

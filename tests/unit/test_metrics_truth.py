@@ -1,0 +1,330 @@
+"""Ground truth for every metric: SQL from the metrics layer against an independent count.
+
+Events are generated with known visitors, gaps, entries and interactions,
+written through the spool and the loader into a real lake, and queried
+through ``pipelines.metrics``. The oracle below implements the README's
+definitions in plain Python, so a definition that drifts in SQL fails here.
+A few hand-checked cases pin the definitions themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from pipelines.lake import ensure_views
+from pipelines.load import load_once
+from pipelines.metrics import (
+    METRICS,
+    VISIT_DIMENSIONS,
+    aggregate_sql,
+    breakdown_metrics,
+    breakdown_sql,
+    params,
+    timeseries_sql,
+)
+from service.ingest.spool import SpoolWriter
+
+DAY = dt.date(2026, 11, 20)
+GAP = dt.timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Ev:
+    visitor: int
+    at: dt.datetime
+    type: str = "pageview"
+    path: str = "/"
+    source: str = "direct"
+    campaign: str | None = None
+    device: str = "desktop"
+
+    def record(self, n: int) -> bytes:
+        return (
+            orjson.dumps(
+                {
+                    "k": "e",
+                    "site": "shop",
+                    "event_id": f"{n:08d}",
+                    "type": self.type,
+                    "received_at": int(self.at.timestamp() * 1000),
+                    "url": f"https://shop.example{self.path}",
+                    "path": self.path,
+                    "source": self.source,
+                    "referrer_host": None if self.source == "direct" else f"{self.source}.example",
+                    "utm_campaign": self.campaign,
+                    "device": self.device,
+                    "consent": "implied",
+                    "visitor_key": self.visitor,
+                    "policy_version": "1",
+                }
+            )
+            + b"\n"
+        )
+
+
+def at(day: int, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime.combine(DAY + dt.timedelta(days=day), dt.time(hour, minute, second), dt.UTC)
+
+
+def lake_of(tmp_path: Path, events: list[Ev]) -> duckdb.DuckDBPyConnection:
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([e.record(n) for n, e in enumerate(events)])
+    writer.close()
+    load_once(tmp_path)
+    ensure_views(tmp_path)
+    return duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, sql: str, start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params("shop", start, end))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- the oracle: the README's definitions, in Python ----------------------------------------
+
+
+@dataclass
+class Visit:
+    visitor: int
+    events: list[Ev]
+
+    @property
+    def day(self) -> dt.date:
+        return self.events[0].at.date()
+
+    @property
+    def entry(self) -> Ev:
+        views = [e for e in self.events if e.type == "pageview"]
+        return views[0] if views else self.events[0]
+
+    @property
+    def pageviews(self) -> int:
+        return sum(e.type == "pageview" for e in self.events)
+
+    @property
+    def bounced(self) -> bool:
+        return self.pageviews == 1 and not any(e.type in ("click", "custom") for e in self.events)
+
+    @property
+    def duration(self) -> float:
+        return (self.events[-1].at - self.events[0].at).total_seconds()
+
+
+def visits_of(events: list[Ev]) -> list[Visit]:
+    by_visitor: dict[int, list[Ev]] = defaultdict(list)
+    for e in sorted((e for e in events if e.type != "open"), key=lambda e: e.at):
+        by_visitor[e.visitor].append(e)
+    out = []
+    for visitor, evs in by_visitor.items():
+        current = [evs[0]]
+        for e in evs[1:]:
+            if e.at - current[-1].at > GAP:
+                out.append(Visit(visitor, current))
+                current = [e]
+            else:
+                current.append(e)
+        out.append(Visit(visitor, current))
+    return out
+
+
+def truth(
+    events: list[Ev], start: dt.date, end: dt.date, visits: list[Visit] | None = None
+) -> dict[str, Any]:
+    """Every metric over the events of days start..end and the visits that start then."""
+    site_events = [e for e in events if e.type != "open" and start <= e.at.date() <= end]
+    chosen = [
+        v for v in (visits if visits is not None else visits_of(events)) if start <= v.day <= end
+    ]
+    n = len(chosen)
+    return {
+        "visitors": len({e.visitor for e in site_events}),
+        "visits": n,
+        "pageviews": sum(e.type == "pageview" for e in site_events),
+        "views_per_visit": round(sum(v.pageviews for v in chosen) / n, 2) if n else None,
+        "bounce_rate": round(100.0 * sum(v.bounced for v in chosen) / n, 1) if n else None,
+        "visit_duration": round(sum(v.duration for v in chosen) / n, 1) if n else None,
+    }
+
+
+def visit_truth(chosen: list[Visit]) -> dict[str, Any]:
+    n = len(chosen)
+    return {
+        "visitors": len({v.visitor for v in chosen}),
+        "visits": n,
+        "pageviews": sum(v.pageviews for v in chosen),
+        "views_per_visit": round(sum(v.pageviews for v in chosen) / n, 2),
+        "bounce_rate": round(100.0 * sum(v.bounced for v in chosen) / n, 1),
+        "visit_duration": round(sum(v.duration for v in chosen) / n, 1),
+    }
+
+
+# --- hand-checked cases ----------------------------------------------------------------------
+
+CASES = [
+    # (name, events, expected totals for day 0)
+    (
+        "a gap of exactly 30 minutes continues the visit, one second more starts another",
+        [Ev(1, at(0, 10)), Ev(1, at(0, 10, 30)), Ev(1, at(0, 11, 0, 1))],
+        {"visitors": 1, "visits": 2, "pageviews": 3, "bounce_rate": 50.0, "visit_duration": 900.0},
+    ),
+    (
+        "a click or custom event keeps a one-page visit from bouncing; engagement does not",
+        [
+            Ev(1, at(0, 9)),
+            Ev(1, at(0, 9, 1), type="click"),
+            Ev(2, at(0, 9)),
+            Ev(2, at(0, 9, 2), type="engagement"),
+            Ev(3, at(0, 9)),
+            Ev(3, at(0, 9, 3), type="custom"),
+        ],
+        {"visitors": 3, "visits": 3, "pageviews": 3, "bounce_rate": 33.3, "visit_duration": 120.0},
+    ),
+    (
+        "e-mail opens are not visits, visitors or page views",
+        [Ev(1, at(0, 8), type="open", source="email", campaign="nov"), Ev(2, at(0, 8))],
+        {"visitors": 1, "visits": 1, "pageviews": 1, "bounce_rate": 100.0, "visit_duration": 0.0},
+    ),
+    (
+        "a visit that runs past midnight counts on the day it starts, not again the next",
+        [Ev(1, at(-1, 23, 50)), Ev(1, at(0, 0, 10)), Ev(2, at(0, 12))],
+        {"visitors": 2, "visits": 1, "pageviews": 2, "bounce_rate": 100.0, "visit_duration": 0.0},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "events", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_hand_checked_definitions(
+    tmp_path: Path, name: str, events: list[Ev], expected: dict[str, Any]
+) -> None:
+    con = lake_of(tmp_path, events)
+    (row,) = run(con, aggregate_sql(tuple(expected)), DAY, DAY)
+    assert row == expected
+    assert {k: truth(events, DAY, DAY)[k] for k in expected} == expected
+
+
+# --- generated traffic -----------------------------------------------------------------------
+
+
+def generated(seed: int) -> list[Ev]:
+    """Three days of visitors with several visits a day, gaps long and short, visits across
+    midnight, entries from several sources and pages, clicks, custom events, opens."""
+    rng = random.Random(seed)  # noqa: S311 (reproducible traffic, not secrets)
+    events = []
+    for visitor in range(1, 80):
+        device = rng.choice(["desktop", "mobile", "tablet"])
+        t = at(0, 0) + dt.timedelta(minutes=rng.randrange(-120, 3 * 24 * 60))
+        for _ in range(rng.randrange(1, 4)):
+            source = rng.choice(["direct", "search", "social", "email", "referral"])
+            campaign = rng.choice([None, "nov", "dec"]) if source == "email" else None
+            for n in range(rng.randrange(1, 6)):
+                path = rng.choice(["/", "/pricing", "/blog", "/docs"])
+                events.append(
+                    Ev(visitor, t, path=path, source=source, campaign=campaign, device=device)
+                )
+                if rng.random() < 0.3:
+                    kind = rng.choice(["click", "custom", "engagement", "scroll"])
+                    events.append(
+                        Ev(
+                            visitor,
+                            t + dt.timedelta(seconds=20),
+                            type=kind,
+                            path=path,
+                            device=device,
+                        )
+                    )
+                t += dt.timedelta(minutes=rng.choice([1, 5, 29, 30, 31, 45]) if n else 0)
+            if rng.random() < 0.2:
+                events.append(Ev(visitor, t, type="open", source="email", campaign="nov"))
+            t += dt.timedelta(minutes=rng.choice([31, 90, 600]))
+    return events
+
+
+@pytest.fixture(scope="module")
+def traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[duckdb.DuckDBPyConnection, list[Ev]]:
+    events = generated(7)
+    return lake_of(tmp_path_factory.mktemp("lake"), events), events
+
+
+PERIODS = [(0, 0), (1, 1), (0, 2), (-1, 3)]
+
+
+@pytest.mark.parametrize(("first", "last"), PERIODS)
+def test_totals_equal_the_truth(traffic: Any, first: int, last: int) -> None:
+    con, events = traffic
+    start, end = DAY + dt.timedelta(days=first), DAY + dt.timedelta(days=last)
+    (row,) = run(con, aggregate_sql(tuple(METRICS)), start, end)
+    assert row == truth(events, start, end)
+
+
+def test_days_equal_the_truth(traffic: Any) -> None:
+    con, events = traffic
+    start, end = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=3)
+    rows = run(con, timeseries_sql(tuple(METRICS)), start, end)
+    visits = visits_of(events)
+    assert len(rows) >= 3
+    for row in rows:
+        day = row.pop("date")
+        assert row == truth(events, day, day, visits), day
+
+
+@pytest.mark.parametrize("dimension", [*VISIT_DIMENSIONS[:7], "device"])
+def test_visit_breakdowns_equal_the_truth(traffic: Any, dimension: str) -> None:
+    con, events = traffic
+    start, end = DAY, DAY + dt.timedelta(days=2)
+    rows = run(con, breakdown_sql(dimension, breakdown_metrics(dimension)), start, end)
+    chosen = [v for v in visits_of(events) if start <= v.day <= end]
+    groups: dict[Any, list[Visit]] = defaultdict(list)
+    for v in chosen:
+        value = {
+            "source": v.entry.source,
+            "referrer_host": None if v.entry.source == "direct" else f"{v.entry.source}.example",
+            "utm_source": None,
+            "utm_medium": None,
+            "utm_campaign": v.entry.campaign,
+            "entry_path": next((e.path for e in v.events if e.type == "pageview"), None),
+            "exit_path": [e.path for e in v.events if e.type == "pageview"][-1]
+            if v.pageviews
+            else None,
+            "device": v.events[0].device,
+        }[dimension]
+        groups[value].append(v)
+    expected = {value: visit_truth(vs) for value, vs in groups.items()}
+    assert {r.pop("value"): r for r in rows} == expected
+
+
+def test_page_breakdown_equals_the_truth(traffic: Any) -> None:
+    con, events = traffic
+    start, end = DAY, DAY + dt.timedelta(days=2)
+    rows = run(con, breakdown_sql("path", ("visitors", "pageviews")), start, end)
+    views = [e for e in events if e.type == "pageview" and start <= e.at.date() <= end]
+    expected = {
+        path: {
+            "visitors": len({e.visitor for e in views if e.path == path}),
+            "pageviews": sum(e.path == path for e in views),
+        }
+        for path in {e.path for e in views}
+    }
+    assert {r.pop("value"): r for r in rows} == expected
+
+
+def test_a_filter_keeps_the_visits_with_that_property_and_their_events(traffic: Any) -> None:
+    con, events = traffic
+    start, end = DAY, DAY + dt.timedelta(days=2)
+    sql = aggregate_sql(tuple(METRICS), filters=(("source", "search"),))
+    cursor = con.execute(sql, params("shop", start, end, (("source", "search"),)))
+    row = dict(zip([d[0] for d in cursor.description], cursor.fetchone() or (), strict=True))
+    searched = [v for v in visits_of(events) if v.entry.source == "search"]
+    kept = [e for v in searched for e in v.events]
+    assert row == truth(kept, start, end, searched)
