@@ -1,17 +1,23 @@
 """Shared code for the analyst notebooks: find the data, open the views read-only, run a query.
 
-Each query lives in ``pipelines/sql/analysis/<name>.sql`` with bound
-parameters; notebooks call ``query(con, "<name>", site=...)`` and get a
-pandas DataFrame, which Jupyter shows as a table and matplotlib plots by column.
+Notebooks call ``query(con, "<name>", site=...)`` and get a pandas DataFrame,
+which Jupyter shows as a table and matplotlib plots by column. The traffic
+queries (``TRAFFIC``: days, sources, top pages) are the metrics layer's
+(``pipelines/metrics``), the numbers the report and the Stats API publish;
+the others live in ``pipelines/sql/analysis/<name>.sql`` with bound parameters.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import os
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from pipelines.metrics import breakdown_sql, params, timeseries_sql
 
 QUERIES = Path(__file__).parent / "sql" / "analysis"
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -43,12 +49,56 @@ def open_views(directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-def query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> Any:
+# name → (SQL of the metrics layer, the column each row is labelled by)
+TRAFFIC = {
+    "daily_traffic": (timeseries_sql(("visitors", "visits", "pageviews")), "date"),
+    "sources": (breakdown_sql("source", ("visitors", "visits"), label="source"), "source"),
+    "top_pages": (breakdown_sql("path", ("pageviews", "visitors"), label="path"), "path"),
+}
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, **bound: Any) -> Any:
     """The named query's result as a pandas DataFrame (typed Any: pandas ships no stubs)."""
+    if name in TRAFFIC:
+        return traffic(con, name, **bound)
     sql = (QUERIES / f"{name}.sql").read_text(encoding="utf-8")
     wanted = {
         key: value
-        for key, value in {"site": None, "limit": 10, **params}.items()
+        for key, value in {"site": None, "limit": 10, **bound}.items()
         if f"${key}" in sql
     }
     return con.execute(sql, wanted).df()
+
+
+def traffic(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    site: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    limit: int | None = None,
+) -> Any:
+    """A traffic table of one site, or of every site (``site=None``), over the days given or
+    every day the lake holds. Every site's pseudonyms are its own, so the sites' counts add
+    up exactly; the rows are ranked again after adding."""
+    sql, label = TRAFFIC[name]
+    sites = (
+        [site]
+        if site
+        else [r[0] for r in con.execute("SELECT DISTINCT site FROM events ORDER BY 1").fetchall()]
+    )
+    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
+    start, end = date_from or first, date_to or last
+    pandas = importlib.import_module("pandas")
+    frames = [con.execute(sql, params(s, start, end)).df() for s in sites] if start and end else []
+    if not frames:
+        return pandas.DataFrame(columns=[label, "visitors", "visits", "pageviews"])
+    table = pandas.concat(frames, ignore_index=True)
+    counts = [c for c in table.columns if c != label]
+    table = table.groupby(label, as_index=False, dropna=False)[counts].sum()
+    if label == "date":
+        table = table.sort_values("date")
+    else:
+        table = table.sort_values([*counts, label], ascending=[False] * len(counts) + [True])
+    table = table.reset_index(drop=True)
+    return table.head(limit) if limit else table

@@ -1,7 +1,10 @@
 """clearcount report: one batch job that publishes aggregate tables that are safe to share.
 
-Each table comes from ``pipelines/sql/report/<name>.sql`` (after the shared
-visits prefix), is k-suppressed, and is written as CSV and Parquet beside one
+The traffic tables (overview, days, pages, sources, referrers, campaigns,
+countries, browsers, systems, devices) are the metrics layer's queries
+(``pipelines/metrics``), the same the Stats API and the notebooks run; the
+others come from ``pipelines/sql/report/<name>.sql`` after the same visits
+prefix. Each is k-suppressed and written as CSV and Parquet beside one
 self-contained HTML page whose charts are embedded images (it opens offline).
 
 Suppression: every count below the site's ``k`` is published as ``< k`` (null
@@ -31,9 +34,34 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SQL_DIR, open_views
+from pipelines.metrics import aggregate_sql, breakdown_sql, params, timeseries_sql
+from pipelines.metrics.query import VISITS_SQL
 from service.sites import Site
 
 REPORT_SQL = SQL_DIR / "report"
+TRAFFIC = ("visitors", "visits")
+# The traffic tables, each a query of the metrics layer: a breakdown is (property, label
+# column, metrics in the order rows are ranked, row limit, leave out empty values).
+BREAKDOWNS: dict[str, tuple[str, str, tuple[str, ...], int | None, bool]] = {
+    "top_pages": ("path", "path", ("pageviews", "visitors"), 50, False),
+    "entry_pages": ("entry_path", "path", ("visits", "visitors", "bounce_rate"), 50, True),
+    "exit_pages": ("exit_path", "path", ("visits", "visitors"), 50, True),
+    "sources": (
+        "source",
+        "source",
+        ("visitors", "visits", "bounce_rate", "visit_duration"),
+        None,
+        False,
+    ),
+    "referrers": ("referrer_host", "referrer_host", TRAFFIC, 50, True),
+    "utm_campaigns": ("utm_campaign", "utm_campaign", TRAFFIC, None, True),
+    "countries": ("country", "country", TRAFFIC, None, False),
+    "browsers": ("browser", "browser", TRAFFIC, None, False),
+    "operating_systems": ("os", "os", TRAFFIC, None, False),
+    "devices": ("device", "device", TRAFFIC, None, False),
+}
+OVERVIEW = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
+DAILY = ("visitors", "visits", "pageviews")
 TABLES = (
     "overview",
     "daily",
@@ -59,11 +87,16 @@ CHARTS = (
     ("line", "daily", "date", "pageviews", "Page views per day"),
     ("bar", "sources", "source", "visits", "Visits by source"),
     ("bar", "top_pages", "path", "pageviews", "Top pages"),
-    ("bar", "devices", "device", "pageviews", "Devices"),
+    ("bar", "devices", "device", "visitors", "Devices"),
     ("bar", "consent_mix", "consent", "events", "Consent mix (denied: counted only)"),
 )
 COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "opens", "clicks", "engagements")
-RATE_OF = {"bounce_rate_pct": "visits", "visit_duration_s": "visits", "click_through_pct": "opens"}
+RATE_OF = {
+    "bounce_rate": "visits",
+    "visit_duration": "visits",
+    "views_per_visit": "visits",
+    "click_through_pct": "opens",
+}
 
 
 @dataclass
@@ -143,10 +176,31 @@ def add_noise(
     return out
 
 
+def _traffic_sql(name: str) -> str | None:
+    if name == "overview":
+        return aggregate_sql(OVERVIEW)
+    if name == "daily":
+        return timeseries_sql(DAILY)
+    if name in BREAKDOWNS:
+        dimension, label, names, limit, skip_null = BREAKDOWNS[name]
+        return breakdown_sql(
+            dimension,
+            names,
+            label=label,
+            limit=limit,
+            skip_null=skip_null,
+            none_as=None if skip_null else "(unknown)",
+        )
+    return None
+
+
 def queries() -> dict[str, str]:
-    """Every report query, the shared visits prefix included, in DuckDB's dialect."""
-    prefix = (REPORT_SQL / "_visits.sql").read_text()
-    return {name: prefix + (REPORT_SQL / f"{name}.sql").read_text() for name in TABLES}
+    """Every report query in DuckDB's dialect: the metrics layer's for the traffic tables,
+    the visits prefix and ``sql/report/<name>.sql`` for the rest."""
+    return {
+        name: _traffic_sql(name) or VISITS_SQL + (REPORT_SQL / f"{name}.sql").read_text()
+        for name in TABLES
+    }
 
 
 def duckdb_rows(
@@ -156,7 +210,7 @@ def duckdb_rows(
     try:
         out = {}
         for name, sql in queries().items():
-            cursor = con.execute(sql, {"site": site, "date_from": date_from, "date_to": date_to})
+            cursor = con.execute(sql, params(site, date_from, date_to))
             columns = [d[0] for d in cursor.description]
             out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
         return out

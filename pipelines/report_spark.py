@@ -15,6 +15,7 @@ from typing import Any
 import sqlglot
 
 from pipelines.commit import live_files
+from pipelines.metrics import params
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
 
@@ -49,7 +50,7 @@ def spark_rows(
             files = [str(p) for p in live_files(lake, table)]
             frame = spark.read.option("basePath", str(lake / table)).parquet(*files)
             frame.where("site <> '_schema'").createOrReplaceTempView(table)
-        args = {"site": site, "date_from": date_from, "date_to": date_to}
+        args = params(site, date_from, date_to)
         out: dict[str, RawTable] = {}
         for name, duckdb_sql in queries.items():
             frame = spark.sql(

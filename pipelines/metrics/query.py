@@ -144,21 +144,39 @@ def breakdown_metrics(dimension: str) -> tuple[str, ...]:
     return tuple(METRICS)
 
 
-def breakdown_sql(dimension: str, names: Sequence[str], filters: Filters = ()) -> str:
-    """A row per value of the property, most visitors first (then the value, for a fixed
-    order). Visit properties count visits and their visitors; ``path`` counts page views."""
+def breakdown_sql(
+    dimension: str,
+    names: Sequence[str],
+    filters: Filters = (),
+    *,
+    label: str = "value",
+    limit: int | None = None,
+    skip_null: bool = False,
+    none_as: str | None = None,
+) -> str:
+    """A row per value of the property, in the order of the count metrics asked for (then
+    the value, so the order is fixed). Visit properties count visits and their visitors;
+    ``path`` counts page views. ``label`` names the value's column; ``skip_null`` leaves
+    out visits without the property (no referrer, no campaign)."""
     if dimension not in DIMENSIONS:
         raise MetricsError(f"property is one of {', '.join(DIMENSIONS)}")
     check_metrics(names, breakdown_metrics(dimension))
+    if not label.isidentifier() or (
+        none_as is not None and not none_as.replace(" ", "").strip("()").isalnum()
+    ):
+        raise MetricsError("a label is a column name, and none_as a plain word")
     with_sql, events, visits = _relations(filters)
     if dimension in VISIT_DIMENSIONS:
-        select = _columns(names, "visits")
-        source = visits
+        select, source, where = _columns(names, "visits"), visits, []
     else:
-        select = _columns(names, "events")
-        source = f"{events} WHERE type = 'pageview'"
+        select, source, where = _columns(names, "events"), events, ["type = 'pageview'"]
+    if skip_null:
+        where.append(f"{dimension} IS NOT NULL")
+    where_sql = f"\nWHERE {' AND '.join(where)}" if where else ""
     order = ", ".join(f"{n} DESC" for n in names if METRICS[n].count)
+    limit_sql = f"\nLIMIT {int(limit)}" if limit is not None else ""
+    value = dimension if none_as is None else f"coalesce({dimension}, '{none_as}')"
     return (
-        f"{with_sql}\nSELECT {dimension} AS value, {select}\nFROM {source}\nGROUP BY 1\n"
-        f"ORDER BY {order}, value"
+        f"{with_sql}\nSELECT {value} AS {label}, {select}\nFROM {source}{where_sql}\n"
+        f"GROUP BY 1\nORDER BY {order}, {label}{limit_sql}"
     )

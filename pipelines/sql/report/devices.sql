@@ -1,2 +1,0 @@
-SELECT coalesce(device, '(unknown)') AS device, count(*) AS pageviews, count(DISTINCT visitor_key) AS visitors
-FROM views GROUP BY 1 ORDER BY pageviews DESC, 1

@@ -1,1 +1,0 @@
-SELECT entry_path AS path, count(*) AS visits FROM visits GROUP BY 1 ORDER BY visits DESC, path LIMIT 50
