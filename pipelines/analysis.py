@@ -98,6 +98,10 @@ def traffic(
     table = table.groupby(label, as_index=False, dropna=False)[counts].sum()
     if label == "date":
         table = table.sort_values("date")
+        # today's numbers are still growing, as the report and the Stats API say too
+        table["partial"] = (
+            pandas.to_datetime(table["date"]).dt.date == dt.datetime.now(dt.UTC).date()
+        )
     else:
         table = table.sort_values([*counts, label], ascending=[False] * len(counts) + [True])
     table = table.reset_index(drop=True)

@@ -7,11 +7,13 @@ others come from ``pipelines/sql/report/<name>.sql`` after the same visits
 prefix. Each is k-suppressed and written as CSV and Parquet beside one
 self-contained HTML page whose charts are embedded images (it opens offline).
 
-Suppression: every count below the site's ``k`` is published as ``< k`` (null
-in Parquet, with the row marked). In a table with a dimension, a single
-suppressed row could be recovered as the total minus the others, so the
-smallest shown row is suppressed with it (complementary suppression); rates
-computed from a suppressed count are suppressed too.
+Suppression: every count below the site's ``k`` is published as ``withheld``
+(null in Parquet, with the row marked). In a table with a dimension, a single
+withheld row could be recovered as the total minus the others, so the
+smallest shown row is withheld with it (complementary suppression); rates
+computed from a withheld count are withheld too. "< k" would be a lie for the
+second row, and a withheld row's rank would tell its size, so withheld rows
+say only "withheld" and follow the shown rows in the order of their labels.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import duckdb
 import matplotlib.pyplot as plt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SQL_DIR, open_views
 from pipelines.metrics import aggregate_sql, breakdown_sql, params, timeseries_sql
-from pipelines.metrics.query import VISITS_SQL
+from pipelines.metrics.query import SHARED_TABLES, VISITS_SQL
 from service.sites import Site
 
 REPORT_SQL = SQL_DIR / "report"
@@ -90,6 +93,9 @@ CHARTS = (
     ("bar", "devices", "device", "visitors", "Devices"),
     ("bar", "consent_mix", "consent", "events", "Consent mix (denied: counted only)"),
 )
+# Tables in an order of their own (days, bands), not ranked by a count.
+UNRANKED = frozenset({"overview", "daily", "scroll_depth"})
+WITHHELD = "withheld"
 COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "opens", "clicks", "engagements")
 RATE_OF = {
     "bounce_rate": "visits",
@@ -126,6 +132,14 @@ def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) 
             if rate in row and base in row and row[base] is None:
                 row[rate] = None
         out.append(row)
+    if dimensional and name not in UNRANKED:
+        # A withheld row keeps no rank: its place among the shown rows would tell its
+        # size. Withheld rows follow the shown ones, in the order of their labels.
+        label = columns[0]
+        pairs = list(zip(out, flagged, strict=True))
+        ranked = [p for p in pairs if not p[1]]
+        hidden = sorted((p for p in pairs if p[1]), key=lambda p: str(p[0][label]))
+        out, flagged = [p[0] for p in ranked + hidden], [p[1] for p in ranked + hidden]
     return Table(name, columns, out, flagged)
 
 
@@ -176,11 +190,11 @@ def add_noise(
     return out
 
 
-def _traffic_sql(name: str) -> str | None:
+def _traffic_sql(name: str, shared: bool) -> str | None:
     if name == "overview":
-        return aggregate_sql(OVERVIEW)
+        return aggregate_sql(OVERVIEW, shared=shared)
     if name == "daily":
-        return timeseries_sql(DAILY)
+        return timeseries_sql(DAILY, shared=shared)
     if name in BREAKDOWNS:
         dimension, label, names, limit, skip_null = BREAKDOWNS[name]
         return breakdown_sql(
@@ -190,17 +204,40 @@ def _traffic_sql(name: str) -> str | None:
             limit=limit,
             skip_null=skip_null,
             none_as=None if skip_null else "(unknown)",
+            shared=shared,
         )
     return None
 
 
-def queries() -> dict[str, str]:
+def queries(shared: bool = False) -> dict[str, str]:
     """Every report query in DuckDB's dialect: the metrics layer's for the traffic tables,
-    the visits prefix and ``sql/report/<name>.sql`` for the rest."""
+    ``sql/report/<name>.sql`` for the rest; each with the visits prefix, or, ``shared``,
+    reading the temp tables ``SHARED_TABLES`` creates first (visits cut once, not once a
+    table: what the DuckDB engine runs)."""
+    prefix = "" if shared else VISITS_SQL
     return {
-        name: _traffic_sql(name) or VISITS_SQL + (REPORT_SQL / f"{name}.sql").read_text()
+        name: _traffic_sql(name, shared) or prefix + (REPORT_SQL / f"{name}.sql").read_text()
         for name in TABLES
     }
+
+
+def run_queries(
+    con: duckdb.DuckDBPyConnection, site: str, date_from: dt.date, date_to: dt.date
+) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """Every report query on one DuckDB connection, its visits cut once; raw rows."""
+    bound = params(site, date_from, date_to)
+
+    def used(sql: str) -> dict[str, Any]:  # DuckDB refuses parameters a statement lacks
+        return {key: value for key, value in bound.items() if f"${key}" in sql}
+
+    for statement in SHARED_TABLES:
+        con.execute(statement, used(statement))
+    out = {}
+    for name, sql in queries(shared=True).items():
+        cursor = con.execute(sql, used(sql))
+        columns = [d[0] for d in cursor.description]
+        out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
+    return out
 
 
 def duckdb_rows(
@@ -208,12 +245,7 @@ def duckdb_rows(
 ) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     con = open_views(data_dir)
     try:
-        out = {}
-        for name, sql in queries().items():
-            cursor = con.execute(sql, params(site, date_from, date_to))
-            columns = [d[0] for d in cursor.description]
-            out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
-        return out
+        return run_queries(con, site, date_from, date_to)
     finally:
         con.close()
 
@@ -241,9 +273,14 @@ def compute(
         raw = duckdb_rows(data_dir, site.id, date_from, date_to)
     else:
         raise ValueError(f"unknown engine {engine!r}")
+    today = dt.datetime.now(dt.UTC).date()
     tables = []
     for name in TABLES:
         columns, rows = raw[name]
+        if name == "daily":
+            # Today's numbers are still growing: the day says so, in the table and the chart.
+            columns = [*columns, "partial"]
+            rows = [{**r, "partial": "yes" if r["date"] == today else ""} for r in rows]
         if epsilon is not None:
             rows = add_noise(rows, columns, epsilon)  # noise first: suppression sees noisy counts
         tables.append(suppress(name, columns, rows, site.k))
@@ -252,7 +289,7 @@ def compute(
 
 def _cell(value: Any, column: str, k: int) -> str:
     if value is None and (column in COUNT_COLUMNS or column in RATE_OF):
-        return f"< {k}" if column in COUNT_COLUMNS else "suppressed"
+        return WITHHELD
     return "" if value is None else str(value)
 
 
@@ -279,12 +316,27 @@ def write_tables(tables: list[Table], out: Path, k: int) -> None:
         pq.write_table(arrow, out / f"{t.name}.parquet", compression="zstd")
 
 
-def _chart(kind: str, labels: list[str], values: list[float | None], title: str) -> str:
+def _chart(
+    kind: str,
+    labels: list[str],
+    values: list[float | None],
+    title: str,
+    partial: frozenset[str] = frozenset(),
+) -> str:
+    """A chart as an inline PNG; points of a partial day are hollow, reached by a dashed line."""
     fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
     shown = [(lbl, v) for lbl, v in zip(labels, values, strict=True) if v is not None]
     xs, ys = [s[0] for s in shown], [s[1] for s in shown]
     if kind == "line":
-        ax.plot(xs, ys, marker="o")
+        whole = [i for i, x in enumerate(xs) if x not in partial]
+        ax.plot([xs[i] for i in whole], [ys[i] for i in whole], marker="o", color="C0")
+        for i, x in enumerate(xs):
+            if x in partial:
+                if i:
+                    ax.plot(xs[i - 1 : i + 1], ys[i - 1 : i + 1], linestyle="--", color="C0")
+                ax.plot([x], [ys[i]], marker="o", markerfacecolor="white", color="C0")
+        if partial:
+            title = f"{title} ({', '.join(sorted(partial))}: partial)"
         ax.tick_params(axis="x", labelrotation=30)
     else:
         ax.barh(xs[::-1], ys[::-1])
@@ -304,14 +356,18 @@ def render_html(
     privacy: Privacy | None = None,
 ) -> str:
     by = {t.name: t for t in tables}
+    partial = frozenset(str(r["date"]) for r in by["daily"].rows if r.get("partial") == "yes")
     charts = [
         _chart(
             kind,
-            [str(r[label]) for r in by[table].rows[:10]],
-            [r[value] for r in by[table].rows[:10]],
+            [str(r[label]) for r in rows],
+            [r[value] for r in rows],
             title,
+            partial if table == "daily" else frozenset(),
         )
         for kind, table, label, value, title in CHARTS
+        # every day on a line chart; the top ten of a ranking
+        for rows in [by[table].rows if kind == "line" else by[table].rows[:10]]
     ]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -321,8 +377,17 @@ def render_html(
         "td,th{border:1px solid #ccd;padding:2px 8px}"
         "img{display:block;margin:1rem 0}</style></head><body>",
         f"<h1>{html.escape(site.id)}: {date_from} to {date_to}</h1>",
-        f"<p>Counts below k = {site.k} are shown as &lt; {site.k}; where one value could be "
-        "worked out from a total, a second is withheld with it.</p>",
+        *(
+            [
+                f"<p><strong>{', '.join(sorted(partial))} is today:</strong> its numbers are still "
+                "growing (the daily table marks it partial).</p>"
+            ]
+            if partial
+            else []
+        ),
+        f"<p>Counts below k = {site.k} are withheld; where one value could be worked out "
+        "from a total, a second is withheld with it. Withheld rows follow the shown ones in "
+        "the order of their labels, so their place says nothing of their size.</p>",
     ]
     if privacy is not None:
         d = privacy.describe()

@@ -56,6 +56,14 @@ class Query:
     date_to: dt.date
     filters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     metrics: tuple[str, ...] = ()  # () = the endpoint's default
+    today: dt.date | None = None  # the collector's (UTC) day: marked partial when in the period
+
+    @property
+    def partial_day(self) -> dt.date | None:
+        """Today, when the period includes it: its numbers are still growing."""
+        if self.today is not None and self.date_from <= self.today <= self.date_to:
+            return self.today
+        return None
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
@@ -159,6 +167,7 @@ def timeseries(lake: Path, query: Query) -> list[dict[str, Any]]:
         raise StatsError(str(exc)) from None
     rows = [suppress(r, query.site.k) for r in _run(lake, query, sql)]
     for r in rows:
+        r["partial"] = r["date"] == query.partial_day
         r["date"] = r["date"].isoformat()
     return rows
 

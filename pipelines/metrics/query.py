@@ -25,6 +25,14 @@ from pipelines.metrics.definitions import (
 
 VISITS_SQL: Final = (Path(__file__).parent / "visits.sql").read_text(encoding="utf-8")
 Filters = Sequence[tuple[str, str]]
+# Temp tables that a batch of queries on one DuckDB connection (the report) shares, so that
+# visits are cut once, not once a table; queries built with ``shared=True`` read them.
+# period_events keeps the columns the metrics and the report's other tables read.
+SHARED_TABLES: Final = (
+    f"CREATE OR REPLACE TEMP TABLE period_events AS {VISITS_SQL}\n"
+    "SELECT visitor_key, type, date, path FROM period_events",
+    f"CREATE OR REPLACE TEMP TABLE period_visits AS {VISITS_SQL}\nSELECT * FROM period_visits",
+)
 
 
 class MetricsError(ValueError):
@@ -59,10 +67,13 @@ def _check_filters(filters: Filters) -> None:
             )
 
 
-def _relations(filters: Filters) -> tuple[str, str, str]:
-    """The WITH clause, and the names of the event and visit relations to read."""
+def _relations(filters: Filters, shared: bool = False) -> tuple[str, str, str]:
+    """The WITH clause (none when reading ``SHARED_TABLES``), and the names of the event
+    and visit relations to read."""
+    if shared and filters:
+        raise MetricsError("filtered queries build their own relations")
     if not filters:
-        return VISITS_SQL, "period_events", "period_visits"
+        return ("" if shared else VISITS_SQL), "period_events", "period_visits"
     _check_filters(filters)
     conditions = []
     for i, (name, _) in enumerate(filters):
@@ -106,10 +117,10 @@ def _split(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return from_events, [n for n in names if n not in from_events]
 
 
-def aggregate_sql(names: Sequence[str], filters: Filters = ()) -> str:
+def aggregate_sql(names: Sequence[str], filters: Filters = (), *, shared: bool = False) -> str:
     """One row: each metric over the whole period."""
     check_metrics(names)
-    with_sql, events, visits = _relations(filters)
+    with_sql, events, visits = _relations(filters, shared)
     from_events, from_visits = _split(names)
     parts = []
     if from_events:
@@ -119,10 +130,10 @@ def aggregate_sql(names: Sequence[str], filters: Filters = ()) -> str:
     return f"{with_sql}\nSELECT {', '.join(names)}\nFROM {' CROSS JOIN '.join(parts)}"
 
 
-def timeseries_sql(names: Sequence[str], filters: Filters = ()) -> str:
+def timeseries_sql(names: Sequence[str], filters: Filters = (), *, shared: bool = False) -> str:
     """A row per day with data: events by their own day, visits by the day they start."""
     check_metrics(names)
-    with_sql, events, visits = _relations(filters)
+    with_sql, events, visits = _relations(filters, shared)
     from_events, from_visits = _split(names)
     parts = []
     if from_events:
@@ -153,6 +164,7 @@ def breakdown_sql(
     limit: int | None = None,
     skip_null: bool = False,
     none_as: str | None = None,
+    shared: bool = False,
 ) -> str:
     """A row per value of the property, in the order of the count metrics asked for (then
     the value, so the order is fixed). Visit properties count visits and their visitors;
@@ -165,7 +177,7 @@ def breakdown_sql(
         none_as is not None and not none_as.replace(" ", "").strip("()").isalnum()
     ):
         raise MetricsError("a label is a column name, and none_as a plain word")
-    with_sql, events, visits = _relations(filters)
+    with_sql, events, visits = _relations(filters, shared)
     if dimension in VISIT_DIMENSIONS:
         select, source, where = _columns(names, "visits"), visits, []
     else:

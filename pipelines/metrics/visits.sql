@@ -15,13 +15,17 @@ WITH scoped AS (
     WHERE site = $site AND date BETWEEN $scan_from AND $scan_to AND type <> 'open'
 ),
 numbered AS (
-    SELECT *, sum(starts) OVER (PARTITION BY visitor_key ORDER BY received_at, event_id
+    -- seq: the event's place in its visitor's history, the order every entry and exit
+    -- follows (an integer: cheaper to compare than the time and id it stands for)
+    SELECT *, sum(starts) OVER (PARTITION BY visitor_key ORDER BY seq
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS visit_no
     FROM (
         SELECT *,
-               CASE WHEN received_at - lag(received_at) OVER (PARTITION BY visitor_key ORDER BY received_at, event_id)
-                         <= INTERVAL 30 MINUTE THEN 0 ELSE 1 END AS starts
+               row_number() OVER w AS seq,
+               CASE WHEN received_at - lag(received_at) OVER w <= INTERVAL 30 MINUTE
+                    THEN 0 ELSE 1 END AS starts
         FROM scoped
+        WINDOW w AS (PARTITION BY visitor_key ORDER BY received_at, event_id)
     )
 ),
 visits AS (
@@ -29,22 +33,22 @@ visits AS (
            count(*) FILTER (WHERE type = 'pageview') AS pageviews,
            count(*) FILTER (WHERE type IN ('click', 'custom')) AS interactions,
            date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,
-           arg_min(path, (received_at, event_id)) FILTER (WHERE type = 'pageview') AS entry_path,
-           arg_max(path, (received_at, event_id)) FILTER (WHERE type = 'pageview') AS exit_path,
-           coalesce(arg_min(source, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
-                    arg_min(source, (received_at, event_id))) AS source,
-           coalesce(arg_min(referrer_host, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
-                    arg_min(referrer_host, (received_at, event_id))) AS referrer_host,
-           coalesce(arg_min(utm_source, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_source, (received_at, event_id))) AS utm_source,
-           coalesce(arg_min(utm_medium, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_medium, (received_at, event_id))) AS utm_medium,
-           coalesce(arg_min(utm_campaign, (received_at, event_id)) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_campaign, (received_at, event_id))) AS utm_campaign,
-           arg_min(country, (received_at, event_id)) AS country,
-           arg_min(browser, (received_at, event_id)) AS browser,
-           arg_min(os, (received_at, event_id)) AS os,
-           arg_min(device, (received_at, event_id)) AS device
+           arg_min(path, seq) FILTER (WHERE type = 'pageview') AS entry_path,
+           arg_max(path, seq) FILTER (WHERE type = 'pageview') AS exit_path,
+           coalesce(arg_min(source, seq) FILTER (WHERE type = 'pageview'),
+                    arg_min(source, seq)) AS source,
+           coalesce(arg_min(referrer_host, seq) FILTER (WHERE type = 'pageview'),
+                    arg_min(referrer_host, seq)) AS referrer_host,
+           coalesce(arg_min(utm_source, seq) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_source, seq)) AS utm_source,
+           coalesce(arg_min(utm_medium, seq) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_medium, seq)) AS utm_medium,
+           coalesce(arg_min(utm_campaign, seq) FILTER (WHERE type = 'pageview'),
+                    arg_min(utm_campaign, seq)) AS utm_campaign,
+           arg_min(country, seq) AS country,
+           arg_min(browser, seq) AS browser,
+           arg_min(os, seq) AS os,
+           arg_min(device, seq) AS device
     FROM numbered
     GROUP BY visitor_key, visit_no
 ),

@@ -137,6 +137,11 @@ STATS_META = {
         "description": "the unit of each metric in the results",
         "additionalProperties": {"type": "string"},
     },
+    "partial_day": {
+        "type": ["string", "null"],
+        "format": "date",
+        "description": "today, when the period includes it: its numbers are still growing",
+    },
 }
 BEARER: list[dict[str, list[str]]] = [{"stats_token": []}]
 

@@ -75,15 +75,17 @@ def _authorized_site() -> Site:
 
 def _query(site: Site) -> Query:
     args = request.args
+    today = state().ctx.clock().date()
     start, end = parse_period(
-        args.get("period"),
-        args.get("date"),
-        args.get("from"),
-        args.get("to"),
-        state().ctx.clock().date(),
+        args.get("period"), args.get("date"), args.get("from"), args.get("to"), today
     )
     return Query(
-        site, start, end, parse_filters(args.get("filters")), parse_metrics(args.get("metrics"))
+        site,
+        start,
+        end,
+        parse_filters(args.get("filters")),
+        parse_metrics(args.get("metrics")),
+        today,
     )
 
 
@@ -95,6 +97,8 @@ def _meta(query: Query, names: list[str]) -> dict[str, object]:
         "to": query.date_to.isoformat(),
         "k": query.site.k,
         "units": {n: UNITS[n] for n in names if n in UNITS},
+        # the period includes today, whose numbers are still growing
+        "partial_day": query.partial_day.isoformat() if query.partial_day else None,
     }
 
 

@@ -83,7 +83,7 @@ def test_report_numbers_equal_independent_sql(report: tuple[Path, Path]) -> None
         ).fetchall()
     )
     for row in read_csv(out / "sources.csv"):
-        if row["visits"] != f"< {K}":
+        if row["visits"] != "withheld":
             assert int(row["visits"]) == independent[row["source"]], row
 
 
@@ -92,7 +92,7 @@ def test_no_published_count_is_below_k(report: tuple[Path, Path]) -> None:
     for name in TABLES:
         for row in read_csv(out / f"{name}.csv"):
             for column, value in row.items():
-                if column in COUNT_COLUMNS and value != f"< {K}":
+                if column in COUNT_COLUMNS and value != "withheld":
                     assert int(value) >= K, (name, column, value)
 
 
@@ -142,7 +142,7 @@ def test_epsilon_adds_noise_and_states_the_budget(
                     same, differ = (
                         (same + 1, differ) if a[column] == b[column] else (same, differ + 1)
                     )
-                if column in b and b[column] != f"< {K}":
+                if column in b and b[column] != "withheld":
                     assert int(b[column]) >= K
     assert differ > (same + differ) // 3, (same, differ)  # noise was really added
     privacy = json.loads((out / "privacy.json").read_text())
@@ -160,3 +160,41 @@ def test_spark_engine_agrees_with_duckdb(report: tuple[Path, Path], tmp_path: Pa
     run_report(data, out, "--engine", "spark")
     for name in TABLES:
         assert read_csv(out / f"{name}.csv") == read_csv(duckdb_out / f"{name}.csv"), name
+
+
+def test_withheld_rows_say_only_withheld_and_keep_no_rank(report: tuple[Path, Path]) -> None:
+    _, out = report
+    seen = 0
+    for name in TABLES:
+        if name in ("overview", "daily", "scroll_depth"):
+            continue
+        rows = read_csv(out / f"{name}.csv")
+        flags = pq.read_table(out / f"{name}.parquet").column("suppressed").to_pylist()
+        first_withheld = flags.index(True) if True in flags else len(flags)
+        # every withheld row follows every shown one, in the order of its label
+        assert all(flags[first_withheld:]), name
+        labels = [r[next(iter(r))] for r in rows[first_withheld:]]
+        assert labels == sorted(labels), name
+        for row, flag in zip(rows, flags, strict=True):
+            counts = [row[c] for c in COUNT_COLUMNS if c in row]
+            if flag:
+                seen += 1
+                assert all(v == "withheld" for v in counts), (name, row)
+                assert not any(v.startswith("<") for v in row.values()), (name, row)
+    assert seen > 0  # the demo data has small rows
+
+
+def test_a_withheld_value_cannot_be_worked_out_from_the_total(report: tuple[Path, Path]) -> None:
+    """Try it: the total minus the shown rows of a visits breakdown leaves the sum of the
+    withheld rows, never one of them alone."""
+    _, out = report
+    (overview,) = read_csv(out / "overview.csv")
+    for name in ("sources", "countries", "browsers", "operating_systems", "devices"):
+        rows = read_csv(out / f"{name}.csv")
+        withheld = [r for r in rows if r["visits"] == "withheld"]
+        if overview["visits"] != "withheld" and withheld:
+            rest = int(overview["visits"]) - sum(
+                int(r["visits"]) for r in rows if r not in withheld
+            )
+            assert rest > 0
+            assert len(withheld) >= 2, (name, rest)  # more than one unknown: not recoverable

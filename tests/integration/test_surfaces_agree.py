@@ -26,7 +26,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def number(text: str) -> float | None:
     """A published cell as a number; None when withheld."""
-    return None if text.startswith("<") or text in ("", "suppressed") else float(text)
+    return None if text in ("", "withheld") else float(text)
 
 
 def same(published: Any, other: Any) -> bool:
