@@ -17,7 +17,15 @@ from typing import Any
 
 import duckdb
 
-from pipelines.metrics import breakdown_sql, params, timeseries_sql
+from pipelines.metrics import (
+    EMAIL_METRICS,
+    METRICS,
+    bind,
+    breakdown_sql,
+    email_campaigns_sql,
+    params,
+    timeseries_sql,
+)
 
 QUERIES = Path(__file__).parent / "sql" / "analysis"
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -54,6 +62,7 @@ TRAFFIC = {
     "daily_traffic": (timeseries_sql(("visitors", "visits", "pageviews")), "date"),
     "sources": (breakdown_sql("source", ("visitors", "visits"), label="source"), "source"),
     "top_pages": (breakdown_sql("path", ("pageviews", "visitors"), label="path"), "path"),
+    "campaigns": (email_campaigns_sql(), "campaign"),
 }
 
 
@@ -90,12 +99,25 @@ def traffic(
     first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
     start, end = date_from or first, date_to or last
     pandas = importlib.import_module("pandas")
-    frames = [con.execute(sql, params(s, start, end)).df() for s in sites] if start and end else []
+    frames = (
+        [con.execute(sql, bind(sql, params(s, start, end))).df() for s in sites]
+        if start and end
+        else []
+    )
     if not frames:
         return pandas.DataFrame(columns=[label, "visitors", "visits", "pageviews"])
     table = pandas.concat(frames, ignore_index=True)
     counts = [c for c in table.columns if c != label]
-    table = table.groupby(label, as_index=False, dropna=False)[counts].sum()
+    defined = {**METRICS, **EMAIL_METRICS}
+    rates = [c for c in counts if c in defined and not defined[c].count]
+    counts = [c for c in counts if c not in rates]
+    if len(sites) > 1:
+        # counts add up across sites; a rate is worked out again from the added counts
+        table = table.groupby(label, as_index=False, dropna=False)[counts].sum()
+        if "click_to_open" in rates:
+            table["click_to_open"] = (
+                100.0 * table["openers_who_clicked"] / table["opens"].where(table["opens"] > 0)
+            ).round(1)
     if label == "date":
         table = table.sort_values("date")
         # today's numbers are still growing, as the report and the Stats API say too

@@ -37,7 +37,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import SQL_DIR, open_views
-from pipelines.metrics import aggregate_sql, breakdown_sql, params, timeseries_sql
+from pipelines.metrics import (
+    aggregate_sql,
+    bind,
+    breakdown_sql,
+    email_campaigns_sql,
+    params,
+    timeseries_sql,
+)
 from pipelines.metrics.query import SHARED_TABLES, VISITS_SQL
 from service.sites import Site
 
@@ -96,12 +103,21 @@ CHARTS = (
 # Tables in an order of their own (days, bands), not ranked by a count.
 UNRANKED = frozenset({"overview", "daily", "scroll_depth"})
 WITHHELD = "withheld"
-COUNT_COLUMNS = ("visitors", "visits", "pageviews", "events", "opens", "clicks", "engagements")
+COUNT_COLUMNS = (
+    "visitors",
+    "visits",
+    "pageviews",
+    "events",
+    "opens",
+    "clicks",
+    "openers_who_clicked",
+    "engagements",
+)
 RATE_OF = {
     "bounce_rate": "visits",
     "visit_duration": "visits",
     "views_per_visit": "visits",
-    "click_through_pct": "opens",
+    "click_to_open": "opens",
 }
 
 
@@ -195,6 +211,8 @@ def _traffic_sql(name: str, shared: bool) -> str | None:
         return aggregate_sql(OVERVIEW, shared=shared)
     if name == "daily":
         return timeseries_sql(DAILY, shared=shared)
+    if name == "email_campaigns":
+        return email_campaigns_sql()
     if name in BREAKDOWNS:
         dimension, label, names, limit, skip_null = BREAKDOWNS[name]
         return breakdown_sql(
@@ -225,16 +243,12 @@ def run_queries(
     con: duckdb.DuckDBPyConnection, site: str, date_from: dt.date, date_to: dt.date
 ) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     """Every report query on one DuckDB connection, its visits cut once; raw rows."""
-    bound = params(site, date_from, date_to)
-
-    def used(sql: str) -> dict[str, Any]:  # DuckDB refuses parameters a statement lacks
-        return {key: value for key, value in bound.items() if f"${key}" in sql}
-
+    values = params(site, date_from, date_to)
     for statement in SHARED_TABLES:
-        con.execute(statement, used(statement))
+        con.execute(statement, bind(statement, values))
     out = {}
     for name, sql in queries(shared=True).items():
-        cursor = con.execute(sql, used(sql))
+        cursor = con.execute(sql, bind(sql, values))
         columns = [d[0] for d in cursor.description]
         out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
     return out

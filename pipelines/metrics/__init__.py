@@ -4,6 +4,7 @@ notebooks."""
 
 from pipelines.metrics.definitions import (
     DIMENSIONS,
+    EMAIL_METRICS,
     METRICS,
     PAGE_DIMENSIONS,
     VISIT_DIMENSIONS,
@@ -12,22 +13,27 @@ from pipelines.metrics.definitions import (
 from pipelines.metrics.query import (
     MetricsError,
     aggregate_sql,
+    bind,
     breakdown_metrics,
     breakdown_sql,
+    email_campaigns_sql,
     params,
     timeseries_sql,
 )
 
 __all__ = [
     "DIMENSIONS",
+    "EMAIL_METRICS",
     "METRICS",
     "PAGE_DIMENSIONS",
     "VISIT_DIMENSIONS",
     "Metric",
     "MetricsError",
     "aggregate_sql",
+    "bind",
     "breakdown_metrics",
     "breakdown_sql",
+    "email_campaigns_sql",
     "params",
     "timeseries_sql",
 ]

@@ -110,3 +110,47 @@ DIMENSIONS: Final = VISIT_DIMENSIONS + PAGE_DIMENSIONS
 # Metrics a breakdown by a page property can answer: a page view belongs to one page,
 # a visit to many.
 PAGE_METRICS: Final = ("visitors", "pageviews")
+
+# E-mail campaigns: each reader (pseudonym) once per campaign. An open is the pixel fetched
+# with the campaign (``c=``); a click is ``/r`` followed with it. Read from the events of
+# the period with a campaign, opens included, through ``query.email_campaigns_sql``.
+EMAIL_METRICS: Final = {
+    m.name: m
+    for m in (
+        Metric(
+            "opens",
+            "readers",
+            "Distinct pseudonyms that fetched the campaign's pixel: each reader counts once "
+            "per campaign, however often the message is opened.",
+            None,
+            "count(*) FILTER (WHERE opened)",
+        ),
+        Metric(
+            "clicks",
+            "readers",
+            "Distinct pseudonyms that followed one of the campaign's `/r` links, once per "
+            "campaign.",
+            None,
+            "count(*) FILTER (WHERE clicked)",
+        ),
+        Metric(
+            "openers_who_clicked",
+            "readers",
+            "Distinct pseudonyms that both fetched the pixel and followed a link of the "
+            "campaign: the numerator of click-to-open.",
+            None,
+            "count(*) FILTER (WHERE opened AND clicked)",
+        ),
+        Metric(
+            "click_to_open",
+            "% of openers",
+            "`openers_who_clicked` / `opens`, as a percentage to one decimal: never over "
+            "100 %. A click counts when it carries the pseudonym of the open, which under "
+            "implied consent means the same address and User-Agent on the same day.",
+            None,
+            "round(100.0 * count(*) FILTER (WHERE opened AND clicked)"
+            " / nullif(count(*) FILTER (WHERE opened), 0), 1)",
+            count=False,
+        ),
+    )
+}

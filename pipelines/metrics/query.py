@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pipelines.metrics.definitions import (
     DIMENSIONS,
+    EMAIL_METRICS,
     METRICS,
     PAGE_DIMENSIONS,
     PAGE_METRICS,
@@ -51,6 +52,11 @@ def params(
         "date_to": date_to,
         **{f"f{i}": value for i, (_, value) in enumerate(filters)},
     }
+
+
+def bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters ``sql`` names: DuckDB refuses any a statement does not use."""
+    return {key: value for key, value in values.items() if f"${key}" in sql}
 
 
 def check_metrics(names: Sequence[str], allowed: Sequence[str] = tuple(METRICS)) -> None:
@@ -192,3 +198,23 @@ def breakdown_sql(
         f"{with_sql}\nSELECT {value} AS {label}, {select}\nFROM {source}{where_sql}\n"
         f"GROUP BY 1\nORDER BY {order}, {label}{limit_sql}"
     )
+
+
+def email_campaigns_sql(label: str = "campaign") -> str:
+    """A row per campaign: openers, clickers and click-to-open, each reader once; most
+    openers first. Opens and clicks are the pixel's and ``/r``'s events with ``c=``."""
+    if not label.isidentifier():
+        raise MetricsError("a label is a column name")
+    columns = ",\n       ".join(f"{m.visits_sql} AS {m.name}" for m in EMAIL_METRICS.values())
+    return f"""WITH readers AS (
+    SELECT utm_campaign, visitor_key,
+           bool_or(type = 'open') AS opened, bool_or(type = 'click') AS clicked
+    FROM events
+    WHERE site = $site AND date BETWEEN $date_from AND $date_to AND source = 'email'
+      AND utm_campaign IS NOT NULL AND type IN ('open', 'click')
+    GROUP BY utm_campaign, visitor_key
+)
+SELECT utm_campaign AS {label}, {columns}
+FROM readers
+GROUP BY 1
+ORDER BY opens DESC, clicks DESC, {label}"""

@@ -35,16 +35,21 @@ visits AS (
            date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,
            arg_min(path, seq) FILTER (WHERE type = 'pageview') AS entry_path,
            arg_max(path, seq) FILTER (WHERE type = 'pageview') AS exit_path,
-           coalesce(arg_min(source, seq) FILTER (WHERE type = 'pageview'),
-                    arg_min(source, seq)) AS source,
-           coalesce(arg_min(referrer_host, seq) FILTER (WHERE type = 'pageview'),
-                    arg_min(referrer_host, seq)) AS referrer_host,
-           coalesce(arg_min(utm_source, seq) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_source, seq)) AS utm_source,
-           coalesce(arg_min(utm_medium, seq) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_medium, seq)) AS utm_medium,
-           coalesce(arg_min(utm_campaign, seq) FILTER (WHERE type = 'pageview'),
-                    arg_min(utm_campaign, seq)) AS utm_campaign,
+           CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
+                THEN arg_min(source, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min(source, seq) END AS source,
+           CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
+                THEN arg_min(referrer_host, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min(referrer_host, seq) END AS referrer_host,
+           CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
+                THEN arg_min(utm_source, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min(utm_source, seq) END AS utm_source,
+           CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
+                THEN arg_min(utm_medium, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min(utm_medium, seq) END AS utm_medium,
+           CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
+                THEN arg_min(utm_campaign, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min(utm_campaign, seq) END AS utm_campaign,
            arg_min(country, seq) AS country,
            arg_min(browser, seq) AS browser,
            arg_min(os, seq) AS os,

@@ -23,11 +23,14 @@ import pytest
 from pipelines.lake import ensure_views
 from pipelines.load import load_once
 from pipelines.metrics import (
+    EMAIL_METRICS,
     METRICS,
     VISIT_DIMENSIONS,
     aggregate_sql,
+    bind,
     breakdown_metrics,
     breakdown_sql,
+    email_campaigns_sql,
     params,
     timeseries_sql,
 )
@@ -87,7 +90,7 @@ def lake_of(tmp_path: Path, events: list[Ev]) -> duckdb.DuckDBPyConnection:
 def run(
     con: duckdb.DuckDBPyConnection, sql: str, start: dt.date, end: dt.date
 ) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params("shop", start, end))
+    cursor = con.execute(sql, bind(sql, params("shop", start, end)))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -246,7 +249,15 @@ def generated(seed: int) -> list[Ev]:
                     )
                 t += dt.timedelta(minutes=rng.choice([1, 5, 29, 30, 31, 45]) if n else 0)
             if rng.random() < 0.2:
-                events.append(Ev(visitor, t, type="open", source="email", campaign="nov"))
+                campaign = rng.choice(["nov", "dec"])
+                events.append(Ev(visitor, t, type="open", source="email", campaign=campaign))
+                if rng.random() < 0.5:
+                    link = t + dt.timedelta(minutes=rng.choice([1, 40]))
+                    events.append(
+                        Ev(visitor, link, type="click", source="email", campaign=campaign)
+                    )
+            elif rng.random() < 0.05:  # a click from a reader whose open was not seen
+                events.append(Ev(visitor, t, type="click", source="email", campaign="nov"))
             t += dt.timedelta(minutes=rng.choice([31, 90, 600]))
     return events
 
@@ -328,3 +339,65 @@ def test_a_filter_keeps_the_visits_with_that_property_and_their_events(traffic: 
     searched = [v for v in visits_of(events) if v.entry.source == "search"]
     kept = [e for v in searched for e in v.events]
     assert row == truth(kept, start, end, searched)
+
+
+def email_truth(events: list[Ev], start: dt.date, end: dt.date) -> dict[str, dict[str, Any]]:
+    readers: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for e in events:
+        wanted = e.type in ("open", "click") and e.source == "email" and e.campaign
+        if wanted and e.campaign and start <= e.at.date() <= end:
+            readers[e.campaign][e.visitor].add(e.type)
+    out = {}
+    for campaign, by_reader in readers.items():
+        opened = {r for r, kinds in by_reader.items() if "open" in kinds}
+        clicked = {r for r, kinds in by_reader.items() if "click" in kinds}
+        out[campaign] = {
+            "opens": len(opened),
+            "clicks": len(clicked),
+            "openers_who_clicked": len(opened & clicked),
+            "click_to_open": round(100.0 * len(opened & clicked) / len(opened), 1)
+            if opened
+            else None,
+        }
+    return out
+
+
+def test_email_campaigns_count_each_reader_once(tmp_path: Path) -> None:
+    events = [
+        Ev(1, at(0, 8), type="open", source="email", campaign="nov"),
+        Ev(1, at(0, 9), type="open", source="email", campaign="nov"),  # opened again
+        Ev(1, at(0, 9, 1), type="click", source="email", campaign="nov"),
+        Ev(1, at(0, 9, 2), type="click", source="email", campaign="nov"),  # clicked again
+        Ev(2, at(0, 8), type="open", source="email", campaign="nov"),
+        Ev(3, at(0, 8), type="click", source="email", campaign="nov"),  # open not seen
+        Ev(4, at(0, 8), type="open", source="email", campaign="dec"),
+        Ev(4, at(0, 8, 5), type="click", source="email", campaign="dec"),
+    ]
+    rows = run(lake_of(tmp_path, events), email_campaigns_sql(), DAY, DAY)
+    assert rows == [
+        {
+            "campaign": "nov",
+            "opens": 2,
+            "clicks": 2,
+            "openers_who_clicked": 1,
+            "click_to_open": 50.0,
+        },
+        {
+            "campaign": "dec",
+            "opens": 1,
+            "clicks": 1,
+            "openers_who_clicked": 1,
+            "click_to_open": 100.0,
+        },
+    ]
+    assert {r.pop("campaign"): r for r in rows} == email_truth(events, DAY, DAY)
+
+
+def test_email_campaigns_equal_the_truth(traffic: Any) -> None:
+    con, events = traffic
+    start, end = DAY, DAY + dt.timedelta(days=2)
+    rows = run(con, email_campaigns_sql(), start, end)
+    assert rows
+    assert all(r["click_to_open"] is None or r["click_to_open"] <= 100 for r in rows)
+    assert {r.pop("campaign"): r for r in rows} == email_truth(events, start, end)
+    assert set(EMAIL_METRICS) == {"opens", "clicks", "openers_who_clicked", "click_to_open"}
