@@ -1,14 +1,18 @@
 """clearcount demo: realistic synthetic traffic through the collector's real HTTP API.
 
 Visitors arrive from search, social, e-mail campaigns (opens through the
-pixel, clicks through /r), other sites or directly; browse a few pages of
-power-law popularity; click, scroll and leave. A share carries DNT or GPC,
+pixel, clicks through /r, only after an open), other sites or directly;
+browse a few pages of power-law popularity (a few read for an hour or more);
+click, scroll and leave; a third of visits are by people who came before,
+the same day or later. Browsers and systems are drawn from a realistic mix,
+versions per visitor. A share carries DNT or GPC,
 a share are bots, and consent follows a configurable mix. Timestamps spread
 over the days asked for, which the collector honours only in backfill mode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import sys
@@ -28,29 +32,88 @@ CONSENT_MIX = (("implied", 0.55), ("granted", 0.30), ("denied", 0.15))
 OPT_OUT_SHARE = 0.05  # DNT or GPC
 BOT_SHARE = 0.08
 
-BROWSERS = (
+# People's browsers: (share, User-Agent template, screen widths). Versions are drawn per
+# visitor, so one browser runs on several systems and one system carries several browsers,
+# as on a real site; Android Chrome sends the reduced UA ("Android 10; K").
+CHROME = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{chrome}.0.0.0"
+BROWSERS: tuple[tuple[float, str, tuple[int, ...]], ...] = (
     (
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-        1440,
+        28,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) " + CHROME + " Safari/537.36",
+        (1366, 1536, 1920),
     ),
     (
-        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-        1512,
-    ),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", 1920),
-    (
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-        390,
+        6,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) " + CHROME + " Safari/537.36 Edg/{chrome}.0.0.0",
+        (1536, 1920),
     ),
     (
-        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
-        412,
+        4,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0",
+        (1536, 1920),
     ),
     (
-        "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-        820,
+        8,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) " + CHROME + " Safari/537.36",
+        (1440, 1512, 1728),
     ),
+    (
+        8,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{safari} Safari/605.1.15",
+        (1440, 1512),
+    ),
+    (
+        2,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0",
+        (1440,),
+    ),
+    (2, "Mozilla/5.0 (X11; Linux x86_64) " + CHROME + " Safari/537.36", (1920,)),
+    (
+        1,
+        "Mozilla/5.0 (X11; Linux x86_64; rv:{firefox}.0) Gecko/20100101 Firefox/{firefox}.0",
+        (1920,),
+    ),
+    (
+        18,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS {ios} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{safari} Mobile/15E148 Safari/604.1",
+        (375, 390, 393, 430),
+    ),
+    (
+        2,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS {ios} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/{chrome}.0.6778.73 Mobile/15E148 Safari/604.1",
+        (390, 393),
+    ),
+    (13, "Mozilla/5.0 (Linux; Android 10; K) " + CHROME + " Mobile Safari/537.36", (360, 384, 412)),
+    (
+        4,
+        "Mozilla/5.0 (Linux; Android {android}; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+        (360, 384),
+    ),
+    (
+        4,
+        "Mozilla/5.0 (iPad; CPU OS {ios} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{safari} Mobile/15E148 Safari/604.1",
+        (820, 1024),
+    ),
+    (2, "Mozilla/5.0 (Linux; Android 10; K) " + CHROME + " Safari/537.36", (800, 1280)),
 )
+VERSIONS = {
+    "chrome": ("128", "129", "130", "131", "132"),
+    "firefox": ("131", "132", "133", "134"),
+    "safari": ("17.6", "18.0", "18.1", "18.2"),
+    "ios": ("17_6", "18_0", "18_1", "18_2"),
+    "android": ("13", "14", "15"),
+}
+RETURNING_SHARE = 0.35  # visits by someone who came before (on this site)
+LONG_VISIT_SHARE = 0.08  # visits that read for an hour or more, a page every few minutes
+
+
+def _browser(rng: random.Random) -> tuple[str, int]:
+    """A person's User-Agent and screen width, drawn from ``BROWSERS``."""
+    _, template, widths = rng.choices(BROWSERS, [b[0] for b in BROWSERS])[0]
+    versions = {name: rng.choice(choices) for name, choices in VERSIONS.items()}
+    return template.format(**versions), rng.choice(widths)
+
+
 BOTS = (
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
@@ -129,17 +192,29 @@ class Visit:
 def _visits(
     rng: random.Random, sites: Mapping[str, Site], days: int, now: dt.datetime
 ) -> Iterator[Visit]:
+    """Visits, a share of them by people who came before: the same address, browser,
+    consent and id, later the same day (several visits a day) or on a later one."""
     n = 0
+    earlier: list[Visit] = []
+    latest = now - dt.timedelta(hours=4)  # a long visit lasts up to about three hours
     while True:
         n += 1
+        if earlier and rng.random() < RETURNING_SHARE:
+            last = rng.choice(earlier)
+            gap = dt.timedelta(minutes=rng.choice((rng.uniform(35, 240), rng.uniform(600, 4000))))
+            if last.start + gap < latest:
+                again = dataclasses.replace(last, start=last.start + gap)
+                earlier.append(again)
+                yield again
+                continue
         site = rng.choice(list(sites.values()))
         origin = site.origins[0] if site.origins else f"https://{site.id}.example"
         bot = rng.random() < BOT_SHARE
-        ua, width = (rng.choice(BOTS), 1280) if bot else rng.choice(BROWSERS)
+        ua, width = (rng.choice(BOTS), 1280) if bot else _browser(rng)
         consent = _weighted(rng, CONSENT_MIX)
         opt_out = rng.choice(("DNT", "Sec-GPC")) if rng.random() < OPT_OUT_SHARE else None
-        start = now - dt.timedelta(seconds=rng.uniform(0, days * 86400 - 3600))
-        yield Visit(
+        start = now - dt.timedelta(seconds=rng.uniform(4 * 3600, max(days * 86400, 5 * 3600)))
+        visit = Visit(
             site=site,
             origin=origin,
             ua=ua,
@@ -150,6 +225,9 @@ def _visits(
             visitor_id=f"demo-{rng.getrandbits(48):012x}" if consent == "granted" else None,
             start=start,
         )
+        if not bot:
+            earlier.append(visit)
+        yield visit
 
 
 REQUEST_TIMEOUT_S = 60.0  # generous: the collector may share a busy machine
@@ -233,7 +311,8 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
             sender.get(visit, "/r", {"site": visit.site.id, "to": target, "c": campaign})
         entry += f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
     sent = 0
-    pages = 1 + min(int(rng.expovariate(0.6)), 7)
+    long_visit = rng.random() < LONG_VISIT_SHARE
+    pages = rng.randint(6, 12) if long_visit else 1 + min(int(rng.expovariate(0.6)), 7)
     url = entry
     for i in range(pages):
         base: dict[str, Any] = {"site": visit.site.id, "url": url}
@@ -288,7 +367,8 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
         sender.events(visit, batch)
         sent += len(batch)
         url = _page(rng, visit.origin)
-        ts += dt.timedelta(seconds=rng.uniform(1, 30))
+        # a long visit reads for minutes on each page, never half an hour without an event
+        ts += dt.timedelta(seconds=rng.uniform(240, 900) if long_visit else rng.uniform(1, 30))
     return sent
 
 

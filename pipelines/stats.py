@@ -12,6 +12,7 @@ it (complementary suppression).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,15 @@ class Query:
     filters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     metrics: tuple[str, ...] = ()  # () = the endpoint's default
     today: dt.date | None = None  # the collector's (UTC) day: marked partial when in the period
+    compare: bool = False  # compare=previous_period: each total beside the period before
+
+    def previous(self) -> Query:
+        """The period of the same length that ends the day before this one starts."""
+        days = (self.date_to - self.date_from).days + 1
+        end = self.date_from - dt.timedelta(days=1)
+        return dataclasses.replace(
+            self, date_from=end - dt.timedelta(days=days - 1), date_to=end, compare=False
+        )
 
     @property
     def partial_day(self) -> dt.date | None:
@@ -150,13 +160,48 @@ def _chosen(query: Query, default: tuple[str, ...], allowed: tuple[str, ...]) ->
     return names
 
 
+def parse_compare(text: str | None) -> bool:
+    if text in (None, ""):
+        return False
+    if text != "previous_period":
+        raise StatsError("compare is previous_period")
+    return True
+
+
+def change(name: str, value: float | None, previous: float | None) -> float | None:
+    """A rate's change in percentage points; any other metric's in % of the previous value;
+    None when either side is withheld, or the previous value is 0."""
+    if value is None or previous is None:
+        return None
+    if METRICS[name].unit.startswith("%"):
+        return round(value - previous, 1)
+    return round(100.0 * (value - previous) / previous, 1) if previous else None
+
+
 def aggregate(lake: Path, query: Query) -> dict[str, Any]:
+    """Each metric over the period; with ``compare``, each as ``{"value", "previous",
+    "change"}`` beside the period of the same length before it."""
     names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
     try:
         sql = aggregate_sql(names, query.filters)
     except MetricsError as exc:
         raise StatsError(str(exc)) from None
-    return suppress(_run(lake, query, sql)[0], query.site.k)
+    current = suppress(_run(lake, query, sql)[0], query.site.k)
+    if not query.compare:
+        return current
+    before = suppress(_run(lake, query.previous(), sql)[0], query.site.k)
+    out: dict[str, Any] = {
+        name: {
+            "value": current[name],
+            "previous": before[name],
+            "change": change(name, current[name], before[name]),
+        }
+        for name in names
+    }
+    hidden = sorted(set(current.get("suppressed", [])) | set(before.get("suppressed", [])))
+    if hidden:
+        out["suppressed"] = hidden
+    return out
 
 
 def timeseries(lake: Path, query: Query) -> list[dict[str, Any]]:

@@ -125,8 +125,12 @@ PERIOD = [
         },
         about="comma-separated metric names; the endpoint's default set when absent",
     ),
+    _query(
+        "compare",
+        {"type": "string", "enum": ["previous_period"]},
+        about="aggregate: each metric as {value, previous, change} beside the period before",
+    ),
 ]
-COUNTS = {"type": ["integer", "null"], "minimum": 0}
 STATS_META = {
     "site": {"type": "string"},
     "from": {"type": "string", "format": "date"},
@@ -320,13 +324,10 @@ def document() -> dict[str, Any]:
                 "totals for a site and period",
                 {
                     "type": "object",
+                    "description": "each metric a number, or with compare=previous_period an "
+                    "object {value, previous, change}",
                     "properties": {
-                        "visitors": COUNTS,
-                        "visits": COUNTS,
-                        "pageviews": COUNTS,
-                        "views_per_visit": {"type": ["number", "null"]},
-                        "bounce_rate": {"type": ["number", "null"]},
-                        "visit_duration": {"type": ["number", "null"]},
+                        name: {"type": ["number", "null", "object"]} for name in METRICS
                     },
                 },
             ),

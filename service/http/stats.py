@@ -17,6 +17,7 @@ from pipelines.stats import (
     StatsError,
     aggregate,
     breakdown,
+    parse_compare,
     parse_filters,
     parse_metrics,
     parse_period,
@@ -86,6 +87,7 @@ def _query(site: Site) -> Query:
         parse_filters(args.get("filters")),
         parse_metrics(args.get("metrics")),
         today,
+        parse_compare(args.get("compare")),
     )
 
 
@@ -99,6 +101,14 @@ def _meta(query: Query, names: list[str]) -> dict[str, object]:
         "units": {n: UNITS[n] for n in names if n in UNITS},
         # the period includes today, whose numbers are still growing
         "partial_day": query.partial_day.isoformat() if query.partial_day else None,
+        **(
+            {
+                "previous_from": query.previous().date_from.isoformat(),
+                "previous_to": query.previous().date_to.isoformat(),
+            }
+            if query.compare
+            else {}
+        ),
     }
 
 

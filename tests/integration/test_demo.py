@@ -55,3 +55,37 @@ def test_demo_traffic_has_the_promised_mix(tmp_path: Path) -> None:
         "SELECT count(*) FROM events WHERE type = 'pageview' GROUP BY path ORDER BY 1 DESC"
     ).fetchall()
     assert top[0][0] > 3 * top[min(9, len(top) - 1)][0]
+    # Browsers and systems are a mix, not one system per browser.
+    pairs = con.execute(
+        "SELECT DISTINCT browser, os FROM events WHERE browser IS NOT NULL AND os IS NOT NULL"
+    ).fetchall()
+    assert len(pairs) >= 8
+    assert len({b for b, _ in pairs}) < len(pairs)  # some browser runs on several systems
+    # People come back: stable pseudonyms (granted consent) on several days, and several
+    # visits a day; some visits read for an hour.
+    assert (
+        one(
+            "SELECT count(*) FROM (SELECT visitor_key FROM events WHERE consent = 'granted' "
+            "GROUP BY 1 HAVING count(DISTINCT date) >= 2)"
+        )
+        > 5
+    )
+    visits = con.execute(
+        "WITH v AS (SELECT visitor_key, received_at, CASE WHEN received_at - lag(received_at) "
+        "OVER (PARTITION BY visitor_key ORDER BY received_at) <= INTERVAL 30 MINUTE THEN 0 "
+        "ELSE 1 END AS starts FROM events WHERE site = 'demo' AND type <> 'open') "
+        "SELECT sum(starts), count(DISTINCT visitor_key) FROM v"
+    ).fetchone()
+    assert visits is not None
+    assert visits[0] > 1.2 * visits[1]  # visitors have more than one visit
+    assert (
+        one(
+            "WITH v AS (SELECT visitor_key, received_at, sum(CASE WHEN gap <= INTERVAL 30 MINUTE "
+            "THEN 0 ELSE 1 END) OVER (PARTITION BY visitor_key ORDER BY received_at) AS n FROM "
+            "(SELECT *, received_at - lag(received_at) OVER (PARTITION BY visitor_key ORDER BY "
+            "received_at) AS gap FROM events WHERE type <> 'open')) "
+            "SELECT count(*) FROM (SELECT max(received_at) - min(received_at) AS d FROM v "
+            "GROUP BY visitor_key, n) WHERE d >= INTERVAL 1 HOUR"
+        )
+        > 0
+    )

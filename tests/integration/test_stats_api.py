@@ -116,6 +116,15 @@ def test_metrics_are_chosen_by_name_and_carry_their_units(server: Server) -> Non
     assert get(server, "breakdown", property="path", metrics="visits").status_code == 400
 
 
+def test_compare_sets_each_total_beside_the_period_before(server: Server) -> None:
+    body = get(server, "aggregate", compare="previous_period").json()
+    # nothing happened in the seven days before: withheld (0 < k), so no change either
+    assert body["results"]["visitors"] == {"value": 23, "previous": None, "change": None}
+    assert "visitors" in body["results"]["suppressed"]
+    assert body["previous_to"] < body["from"]
+    assert get(server, "aggregate", compare="last_year").status_code == 400
+
+
 def test_timeseries_and_filters(server: Server) -> None:
     body = get(server, "timeseries").json()
     days = body["results"]

@@ -34,6 +34,7 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.stats import change
 from service.ingest.spool import SpoolWriter
 
 DAY = dt.date(2026, 11, 20)
@@ -401,3 +402,21 @@ def test_email_campaigns_equal_the_truth(traffic: Any) -> None:
     assert all(r["click_to_open"] is None or r["click_to_open"] <= 100 for r in rows)
     assert {r.pop("campaign"): r for r in rows} == email_truth(events, start, end)
     assert set(EMAIL_METRICS) == {"opens", "clicks", "openers_who_clicked", "click_to_open"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "previous", "expected"),
+    [
+        ("visitors", 110, 100, 10.0),
+        ("pageviews", 50, 200, -75.0),
+        ("visit_duration", 90.0, 60.0, 50.0),
+        ("bounce_rate", 45.5, 40.0, 5.5),  # a rate changes by percentage points
+        ("visitors", 10, 0, None),  # from nothing: no percentage
+        ("visitors", None, 100, None),  # withheld on either side
+        ("visitors", 100, None, None),
+    ],
+)
+def test_change_against_the_previous_period(
+    name: str, value: float | None, previous: float | None, expected: float | None
+) -> None:
+    assert change(name, value, previous) == expected
