@@ -86,7 +86,7 @@ def bare_sql(data_dir: Path, date_from: dt.date, date_to: dt.date) -> float:
     temp tables as the report does) as plain DuckDB queries over the views; seconds."""
     con = duckdb.connect(str(data_dir / "clearcount.duckdb"), read_only=True)
     started = time.perf_counter()
-    run_queries(con, "bench", date_from, date_to)
+    run_queries(con, Site(id="bench", k=5), date_from, date_to)
     elapsed = time.perf_counter() - started
     con.close()
     return elapsed

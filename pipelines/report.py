@@ -45,6 +45,7 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.metrics.query import SHARED_TABLES, VISITS_SQL
 from service.sites import Site
 
@@ -91,6 +92,8 @@ TABLES = (
     "custom_events",
     "consent_mix",
     "bot_share",
+    "goals",
+    "funnels",
 )
 # (kind, table, label column, value column, title): the charts on the HTML page.
 CHARTS = (
@@ -101,8 +104,9 @@ CHARTS = (
     ("bar", "consent_mix", "consent", "events", "Consent mix (denied: counted only)"),
 )
 # Tables in an order of their own (days, bands), not ranked by a count.
-UNRANKED = frozenset({"overview", "daily", "scroll_depth"})
+UNRANKED = frozenset({"overview", "daily", "scroll_depth", "goals", "funnels"})
 WITHHELD = "withheld"
+NOT_PARTS = frozenset({"overview", "goals", "funnels"})
 COUNT_COLUMNS = (
     "visitors",
     "visits",
@@ -112,8 +116,13 @@ COUNT_COLUMNS = (
     "clicks",
     "openers_who_clicked",
     "engagements",
+    "conversions",
 )
+# Columns worked out from counts, withheld with the count they come from. drop_off is the
+# difference of two shown steps: it tells nothing the steps do not, even when small.
 RATE_OF = {
+    "conversion_rate": "visitors",
+    "drop_off": "visits",
     "bounce_rate": "visits",
     "visit_duration": "visits",
     "views_per_visit": "visits",
@@ -132,7 +141,9 @@ class Table:
 def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) -> Table:
     counts = [c for c in columns if c in COUNT_COLUMNS]
     flagged = [any(r[c] is not None and r[c] < k for c in counts) for r in rows]
-    dimensional = name != "overview" and len(rows) > 1
+    # Rows that add up to a published total need a second row withheld with a lone one;
+    # goals and funnel steps overlap (a visitor reaches several), so they add up to nothing.
+    dimensional = name not in NOT_PARTS and len(rows) > 1
     if dimensional and sum(flagged) == 1:
         shown = [i for i, f in enumerate(flagged) if not f]
         if shown:
@@ -142,7 +153,8 @@ def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) 
     for row, flag in zip(rows, flagged, strict=True):
         row = dict(row)
         for c in counts:
-            if row[c] is not None and (row[c] < k or (flag and dimensional)):
+            # a flagged row of a table is withheld whole; the overview keeps what is above k
+            if row[c] is not None and (row[c] < k or (flag and name != "overview")):
                 row[c] = None
         for rate, base in RATE_OF.items():
             if rate in row and base in row and row[base] is None:
@@ -227,27 +239,65 @@ def _traffic_sql(name: str, shared: bool) -> str | None:
     return None
 
 
-def queries(shared: bool = False) -> dict[str, str]:
+GOAL_TABLES = ("goals", "funnels")
+
+
+def queries(shared: bool = False, site: Site | None = None) -> dict[str, str]:
     """Every report query in DuckDB's dialect: the metrics layer's for the traffic tables,
     ``sql/report/<name>.sql`` for the rest; each with the visits prefix, or, ``shared``,
     reading the temp tables ``SHARED_TABLES`` creates first (visits cut once, not once a
-    table: what the DuckDB engine runs)."""
+    table: what the DuckDB engine runs). The site's goals add ``goals`` and a
+    ``funnel_<n>`` query per funnel (``goal_tables`` turns them into two tables)."""
     prefix = "" if shared else VISITS_SQL
-    return {
+    out = {
         name: _traffic_sql(name, shared) or prefix + (REPORT_SQL / f"{name}.sql").read_text()
         for name in TABLES
+        if name not in GOAL_TABLES
+    }
+    if site is not None and site.goals:
+        out["goals"] = goals_sql(site.goals)
+        for n, funnel in enumerate(site.funnels):
+            out[f"funnel_{n}"] = funnel_sql(funnel, site.goals)
+    return out
+
+
+def goal_tables(site: Site, raw: dict[str, RawTable]) -> dict[str, RawTable]:
+    """The ``goals`` and ``funnels`` tables, goals and steps named, from their queries."""
+    goals = [
+        {"goal": g.name, **{c: r[c] for c in ("visitors", "conversions", "conversion_rate")}}
+        for g, r in zip(site.goals, raw["goals"][1] if "goals" in raw else [], strict=False)
+    ]
+    steps = [
+        {"funnel": funnel.name, "step": r["step"], "goal": funnel.steps[r["step"] - 1]}
+        | {c: r[c] for c in ("visits", "visitors", "drop_off", "conversion_rate")}
+        for n, funnel in enumerate(site.funnels)
+        for r in raw[f"funnel_{n}"][1]
+    ]
+    return {
+        "goals": (["goal", "visitors", "conversions", "conversion_rate"], goals),
+        "funnels": (
+            ["funnel", "step", "goal", "visits", "visitors", "drop_off", "conversion_rate"],
+            steps,
+        ),
     }
 
 
+RawTable = tuple[list[str], list[dict[str, Any]]]
+
+
+def report_params(site: Site, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
+    return {**params(site.id, date_from, date_to), **goal_params(site.goals)}
+
+
 def run_queries(
-    con: duckdb.DuckDBPyConnection, site: str, date_from: dt.date, date_to: dt.date
-) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    con: duckdb.DuckDBPyConnection, site: Site, date_from: dt.date, date_to: dt.date
+) -> dict[str, RawTable]:
     """Every report query on one DuckDB connection, its visits cut once; raw rows."""
-    values = params(site, date_from, date_to)
+    values = report_params(site, date_from, date_to)
     for statement in SHARED_TABLES:
         con.execute(statement, bind(statement, values))
     out = {}
-    for name, sql in queries(shared=True).items():
+    for name, sql in queries(shared=True, site=site).items():
         cursor = con.execute(sql, bind(sql, values))
         columns = [d[0] for d in cursor.description]
         out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
@@ -255,8 +305,8 @@ def run_queries(
 
 
 def duckdb_rows(
-    data_dir: Path, site: str, date_from: dt.date, date_to: dt.date
-) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    data_dir: Path, site: Site, date_from: dt.date, date_to: dt.date
+) -> dict[str, RawTable]:
     con = open_views(data_dir)
     try:
         return run_queries(con, site, date_from, date_to)
@@ -280,13 +330,19 @@ def compute(
         # writers a reader is at work, so no file it listed is deleted under it.
         holder = open_views(data_dir)
         try:
-            raw = spark_rows(data_dir, site.id, date_from, date_to, queries(), spark_master)
+            raw = spark_rows(
+                data_dir,
+                report_params(site, date_from, date_to),
+                queries(site=site),
+                spark_master,
+            )
         finally:
             holder.close()
     elif engine == "duckdb":
-        raw = duckdb_rows(data_dir, site.id, date_from, date_to)
+        raw = duckdb_rows(data_dir, site, date_from, date_to)
     else:
         raise ValueError(f"unknown engine {engine!r}")
+    raw |= goal_tables(site, raw)
     today = dt.datetime.now(dt.UTC).date()
     tables = []
     for name in TABLES:

@@ -8,26 +8,24 @@ or a cluster URL where users have one.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import sqlglot
 
 from pipelines.commit import live_files
-from pipelines.metrics import params
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
 
 
 def spark_rows(
     data_dir: Path,
-    site: str,
-    date_from: dt.date,
-    date_to: dt.date,
+    args: dict[str, Any],
     queries: dict[str, str],
     master: str = "local[2]",
 ) -> dict[str, RawTable]:
+    """Each query (DuckDB's dialect, transpiled by sqlglot) on Spark over the lake's live
+    files, with ``args`` as its named parameters; raw rows by query name."""
     from pyspark.sql import SparkSession
 
     builder = (
@@ -50,7 +48,6 @@ def spark_rows(
             files = [str(p) for p in live_files(lake, table)]
             frame = spark.read.option("basePath", str(lake / table)).parquet(*files)
             frame.where("site <> '_schema'").createOrReplaceTempView(table)
-        args = params(site, date_from, date_to)
         out: dict[str, RawTable] = {}
         for name, duckdb_sql in queries.items():
             frame = spark.sql(

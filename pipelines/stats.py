@@ -24,11 +24,13 @@ from pipelines.metrics import (
     METRICS,
     MetricsError,
     aggregate_sql,
+    bind,
     breakdown_metrics,
     breakdown_sql,
     params,
     timeseries_sql,
 )
+from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
 from service.sites import Site
 
 PROPERTIES = DIMENSIONS
@@ -238,3 +240,57 @@ def breakdown(lake: Path, query: Query, prop: str, limit: int) -> tuple[list[dic
         shown.remove(min(shown, key=lambda r: tuple(r[c] for c in counts)))
         withheld += 1
     return shown[:limit], withheld
+
+
+GOAL_UNITS = {
+    "visitors": "visitors",
+    "conversions": "events",
+    "goal_conversion_rate": "% of the period's visitors",
+    "visits": "visits",
+    "drop_off": "visits",
+    "step_conversion_rate": "% of the first step's visits",
+}
+
+
+def _withhold(row: dict[str, Any], counts: tuple[str, ...], k: int, also: tuple[str, ...]) -> None:
+    hidden = [c for c in counts if row[c] is not None and row[c] < k]
+    if hidden:
+        for name in (*counts, *also):
+            row[name] = None
+        row["suppressed"] = [*counts, *also]
+
+
+def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The site's goals (visitors, conversions, conversion rate) and funnels (per step:
+    visits, visitors, drop-off, conversion rate), k-suppressed: a goal below k is withheld
+    whole, and so is a funnel step and every step after it (a funnel only narrows)."""
+    site = query.site
+    if not site.goals:
+        return [], []
+    if query.filters:
+        raise StatsError("goals take no filters")
+    values = {**params(site.id, query.date_from, query.date_to), **goal_params(site.goals)}
+    rows = _run_bound(lake, goals_sql(site.goals), values)
+    out = []
+    for row, goal in zip(rows, site.goals, strict=True):
+        entry = {**row, "goal": goal.name, "page": goal.page, "event": goal.event}
+        _withhold(entry, ("visitors", "conversions"), site.k, ("conversion_rate",))
+        out.append(entry)
+    funnels = []
+    for funnel in site.funnels:
+        steps = _run_bound(lake, funnel_sql(funnel, site.goals), values)
+        for step, name in zip(steps, funnel.steps, strict=True):
+            step["goal"] = name
+            _withhold(step, ("visits", "visitors"), site.k, ("drop_off", "conversion_rate"))
+        funnels.append({"name": funnel.name, "steps": steps})
+    return out, funnels
+
+
+def _run_bound(lake: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    con = open_views(lake.parent)
+    try:
+        cursor = con.execute(sql, bind(sql, values))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()

@@ -91,6 +91,17 @@ k = 5
 policy_version = "1"
 # Bearer token of the Stats API for this site: Authorization: Bearer <stats_token>.
 stats_token = "{new_token()}"
+# Goals: a page view of a path ("*" for any characters) or a custom event, by name.
+goals = [
+    {{ name = "Pricing", page = "/pricing" }},
+    {{ name = "Docs", page = "/docs/*" }},
+    {{ name = "Signup", event = "signup" }},
+    {{ name = "Add to cart", event = "add-to-cart" }},
+]
+# Funnels: 2 to 8 goals a visitor reaches in this order within one visit.
+funnels = [
+    {{ name = "Pricing to signup", steps = ["Pricing", "Signup"] }},
+]
 
 # A blog whose pages are elsewhere; only its own Origin may post.
 [sites.blog]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from service.site_goals import Funnel, Goal, GoalsError, parse_funnels, parse_goals
+
 CONSENT_STATES = ("denied", "implied", "granted")
 DEFAULT_QUERY_ALLOWLIST = (
     "utm_source",
@@ -43,6 +45,8 @@ class Site:
     erase_on_withdrawal: bool = False
     erasure_block_days: int = 30
     stats_token: str | None = None
+    goals: tuple[Goal, ...] = ()
+    funnels: tuple[Funnel, ...] = ()
 
     def allows_origin(self, origin: str) -> bool:
         return normalize_origin(origin) in self.origin_set
@@ -68,11 +72,20 @@ def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
         raise SitesError(f"site {site_id!r}: unknown keys {sorted(unknown)}")
     values: dict[str, Any] = {}
     for key, value in table.items():
+        if key in ("goals", "funnels"):
+            continue
         if key in _TUPLE_FIELDS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise SitesError(f"site {site_id!r}: {key} must be a list of strings")
             value = tuple(v.lower() if key != "query_allowlist" else v for v in value)
         values[key] = value
+    try:
+        values["goals"] = parse_goals(f"site {site_id!r}", table.get("goals", []))
+        values["funnels"] = parse_funnels(
+            f"site {site_id!r}", table.get("funnels", []), values["goals"]
+        )
+    except GoalsError as exc:
+        raise SitesError(str(exc)) from None
     site = Site(id=site_id, **values)
     if site.default_consent not in ("implied", "denied"):
         raise SitesError(f"site {site_id!r}: default_consent must be 'implied' or 'denied'")

@@ -343,6 +343,11 @@ def document() -> dict[str, Any]:
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                 ],
             ),
+            "/api/stats/goals": _stats(
+                "the site's goals (visitors, conversions, conversion rate) and, in 'funnels', "
+                "each funnel's steps (visits, visitors, drop-off, conversion rate)",
+                {"type": "array", "items": {"type": "object"}},
+            ),
             "/api/openapi.json": {
                 "get": {
                     "summary": "this document",

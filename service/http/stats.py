@@ -1,4 +1,4 @@
-"""GET /api/stats/{aggregate,timeseries,breakdown}: k-suppressed numbers for dashboards.
+"""GET /api/stats/{aggregate,timeseries,breakdown,goals}: k-suppressed numbers for dashboards.
 
 Authenticated by the site's ``stats_token`` as a Bearer token: no token or a
 wrong one is 401; a valid token of another site is 403.
@@ -12,11 +12,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from pipelines.stats import (
+    GOAL_UNITS,
     UNITS,
     Query,
     StatsError,
     aggregate,
     breakdown,
+    goals,
     parse_compare,
     parse_filters,
     parse_metrics,
@@ -148,3 +150,12 @@ def stats_breakdown() -> Response:
         property=request.args.get("property"),
         **_meta(query, _names(rows)),
     )
+
+
+@bp.get("/api/stats/goals")
+def stats_goals() -> Response:
+    query = _query(_authorized_site())
+    results, funnels = goals(state().ctx.settings.lake_dir, query)
+    meta = _meta(query, [])
+    meta["units"] = GOAL_UNITS
+    return jsonify(results=results, funnels=funnels, **meta)

@@ -134,7 +134,9 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "event_id": event_id(client),
         "site": site.id,
         "type": f.type,
-        "received_at": int(client.received_at.timestamp() * 1000),
+        # One request's events share its arrival time: each is stored a millisecond after
+        # the one before it, so the order it was sent in (entry page, funnel steps) survives.
+        "received_at": int(client.received_at.timestamp() * 1000) + event.index,
         "url": url,
         "path": path,
         "referrer": referrer[0] if referrer else None,

@@ -17,6 +17,16 @@ SITES = """\
 origins = ["https://shop.example"]
 stats_token = "shop-token-0123456789"
 k = 5
+goals = [
+  { name = "Read A", page = "/a" },
+  { name = "Read B", page = "/b" },
+  { name = "Rare", page = "/rar*" },
+  { name = "Signup", event = "signup" },
+]
+funnels = [
+  { name = "A then B", steps = ["Read A", "Read B"] },
+  { name = "B then A", steps = ["Read B", "Read A"] },
+]
 
 [sites.blog]
 origins = ["https://blog.example"]
@@ -123,6 +133,30 @@ def test_compare_sets_each_total_beside_the_period_before(server: Server) -> Non
     assert "visitors" in body["results"]["suppressed"]
     assert body["previous_to"] < body["from"]
     assert get(server, "aggregate", compare="last_year").status_code == 400
+
+
+def test_goals_and_funnels(server: Server) -> None:
+    body = get(server, "goals").json()
+    goals = {g["goal"]: g for g in body["results"]}
+    assert list(goals) == ["Read A", "Read B", "Rare", "Signup"]
+    assert (goals["Read A"]["visitors"], goals["Read A"]["conversions"]) == (12, 12)
+    assert goals["Read B"]["visitors"] == 20
+    assert goals["Read B"]["conversion_rate"] == round(100 * 20 / 23, 1)
+    # 3 visitors reached /rare and nobody signed up: below k, withheld whole
+    assert goals["Rare"]["visitors"] is None
+    assert goals["Rare"]["conversion_rate"] is None
+    assert goals["Signup"]["visitors"] is None
+    a_then_b, b_then_a = body["funnels"]
+    assert [(s["goal"], s["visits"], s["drop_off"]) for s in a_then_b["steps"]] == [
+        ("Read A", 12, 0),
+        ("Read B", 12, 0),
+    ]
+    # /b came after /a in every visit that read both: nobody went from B to A
+    assert b_then_a["steps"][0]["visits"] == 20
+    assert b_then_a["steps"][1]["visits"] is None
+    assert b_then_a["steps"][1]["drop_off"] is None
+    assert body["units"]["conversions"] == "events"
+    assert_no_count_below_k(body)
 
 
 def test_timeseries_and_filters(server: Server) -> None:

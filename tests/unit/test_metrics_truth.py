@@ -34,8 +34,10 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.stats import change
 from service.ingest.spool import SpoolWriter
+from service.site_goals import Funnel, Goal
 
 DAY = dt.date(2026, 11, 20)
 GAP = dt.timedelta(minutes=30)
@@ -50,6 +52,7 @@ class Ev:
     source: str = "direct"
     campaign: str | None = None
     device: str = "desktop"
+    name: str | None = None
 
     def record(self, n: int) -> bytes:
         return (
@@ -66,6 +69,7 @@ class Ev:
                     "referrer_host": None if self.source == "direct" else f"{self.source}.example",
                     "utm_campaign": self.campaign,
                     "device": self.device,
+                    "name": self.name,
                     "consent": "implied",
                     "visitor_key": self.visitor,
                     "policy_version": "1",
@@ -420,3 +424,91 @@ def test_change_against_the_previous_period(
     name: str, value: float | None, previous: float | None, expected: float | None
 ) -> None:
     assert change(name, value, previous) == expected
+
+
+GOALS = (
+    Goal("Pricing", page="/pricing"),
+    Goal("Docs", page="/docs/*"),
+    Goal("Signup", event="signup"),
+)
+SIGNUP_FUNNEL = Funnel("Signup", ("Pricing", "Signup"))
+
+
+def test_goals_and_a_funnel_by_hand(tmp_path: Path) -> None:
+    events = [
+        Ev(1, at(0, 10)),
+        Ev(1, at(0, 10, 1), path="/pricing"),
+        Ev(1, at(0, 10, 2), type="custom", name="signup"),
+        Ev(2, at(0, 10), type="custom", name="signup"),  # signed up before seeing pricing
+        Ev(2, at(0, 10, 5), path="/pricing"),
+        Ev(3, at(0, 10), path="/pricing"),
+        Ev(3, at(0, 10, 40), type="custom", name="signup"),  # in another visit
+        Ev(4, at(0, 10), path="/docs/api"),
+        Ev(4, at(0, 10, 1), path="/docs_x"),  # "_" is a character, not a wildcard
+        Ev(4, at(0, 11), path="/pricing"),
+    ]
+    con = lake_of(tmp_path, events)
+    values = {**params("shop", DAY, DAY), **goal_params(GOALS)}
+    goals = run_bound(con, goals_sql(GOALS), values)
+    assert goals == [
+        {"goal": 0, "visitors": 4, "conversions": 4, "conversion_rate": 100.0},
+        {"goal": 1, "visitors": 1, "conversions": 1, "conversion_rate": 25.0},
+        {"goal": 2, "visitors": 3, "conversions": 3, "conversion_rate": 75.0},
+    ]
+    steps = run_bound(con, funnel_sql(SIGNUP_FUNNEL, GOALS), values)
+    assert steps == [
+        {"step": 1, "visits": 4, "visitors": 4, "drop_off": 0, "conversion_rate": 100.0},
+        {"step": 2, "visits": 1, "visitors": 1, "drop_off": 3, "conversion_rate": 25.0},
+    ]
+
+
+def run_bound(
+    con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, bind(sql, values))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def funnel_truth(events: list[Ev], steps: list[Any], start: dt.date, end: dt.date) -> list[int]:
+    """Visits starting in the period that reached each step in order within the visit."""
+    reached = [0] * len(steps)
+    for visit in visits_of(events):
+        if not start <= visit.day <= end:
+            continue
+        step = 0
+        for e in visit.events:
+            if step < len(steps) and steps[step](e):
+                reached[step] += 1
+                step += 1
+    return reached
+
+
+def test_goals_and_funnels_equal_the_truth(traffic: Any) -> None:
+    con, events = traffic
+    goals = (Goal("Pricing", page="/pricing"), Goal("Blog", page="/b*"), Goal("Docs", page="/docs"))
+    funnel = Funnel("Read then buy", ("Blog", "Docs", "Pricing"))
+    start, end = DAY, DAY + dt.timedelta(days=2)
+    values = {**params("shop", start, end), **goal_params(goals)}
+    rows = run_bound(con, goals_sql(goals), values)
+    in_period = [e for e in events if e.type == "pageview" and start <= e.at.date() <= end]
+    for row, prefix in zip(rows, ("/pricing", "/b", "/docs"), strict=True):
+        hits = [
+            e
+            for e in in_period
+            if (e.path.startswith(prefix) if prefix == "/b" else e.path == prefix)
+        ]
+        assert (row["visitors"], row["conversions"]) == (len({e.visitor for e in hits}), len(hits))
+    steps = run_bound(con, funnel_sql(funnel, goals), values)
+    expected = funnel_truth(
+        events,
+        [
+            lambda e: e.type == "pageview" and e.path.startswith("/b"),
+            lambda e: e.type == "pageview" and e.path == "/docs",
+            lambda e: e.type == "pageview" and e.path == "/pricing",
+        ],
+        start,
+        end,
+    )
+    assert [s["visits"] for s in steps] == expected
+    assert expected[0] > expected[-1] > 0
