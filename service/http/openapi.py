@@ -348,6 +348,29 @@ def document() -> dict[str, Any]:
                 "each funnel's steps (visits, visitors, drop-off, conversion rate)",
                 {"type": "array", "items": {"type": "object"}},
             ),
+            "/api/stats/realtime": {
+                "get": {
+                    "summary": "visitors in the last 30 minutes, events not yet loaded included",
+                    "security": BEARER,
+                    "parameters": [_query("site", SITE, required=True)],
+                    "responses": {
+                        "200": _answer(
+                            "k-suppressed count",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "visitors": {"type": ["integer", "null"], "minimum": 0},
+                                    "site": {"type": "string"},
+                                    "k": {"type": "integer"},
+                                    "window_minutes": {"type": "integer"},
+                                },
+                                "required": ["visitors", "site", "k"],
+                            },
+                        ),
+                        **_errors(401, 403),
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "this document",

@@ -1,4 +1,4 @@
-"""GET /api/stats/{aggregate,timeseries,breakdown,goals}: k-suppressed numbers for dashboards.
+"""GET /api/stats/{aggregate,timeseries,breakdown,goals,realtime}: k-suppressed numbers.
 
 Authenticated by the site's ``stats_token`` as a Bearer token: no token or a
 wrong one is 401; a valid token of another site is 403.
@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from pipelines.metrics.realtime import WINDOW, realtime_visitors
 from pipelines.stats import (
     GOAL_UNITS,
     UNITS,
@@ -159,3 +160,20 @@ def stats_goals() -> Response:
     meta = _meta(query, [])
     meta["units"] = GOAL_UNITS
     return jsonify(results=results, funnels=funnels, **meta)
+
+
+@bp.get("/api/stats/realtime")
+def stats_realtime() -> Response:
+    """Visitors in the last 30 minutes, events still in the spool included; withheld
+    (null) below the site's k, like every other count."""
+    site = _authorized_site()
+    ctx = state().ctx
+    visitors: int | None = realtime_visitors(ctx.settings.data_dir, site.id, ctx.clock())
+    suppressed = visitors is not None and visitors < site.k
+    return jsonify(
+        visitors=None if suppressed else visitors,
+        **({"suppressed": ["visitors"]} if suppressed else {}),
+        site=site.id,
+        k=site.k,
+        window_minutes=int(WINDOW.total_seconds() // 60),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,6 +158,33 @@ def test_goals_and_funnels(server: Server) -> None:
     assert b_then_a["steps"][1]["drop_off"] is None
     assert body["units"]["conversions"] == "events"
     assert_no_count_below_k(body)
+
+
+def test_realtime_counts_the_last_half_hour(server: Server) -> None:
+    body = get(server, "realtime").json()
+    assert body["visitors"] == 23
+    assert body["window_minutes"] == 30
+
+
+def test_realtime_counts_events_still_in_the_spool(tmp_path: Path) -> None:
+    (tmp_path / "sites.toml").write_text(SITES)
+    # the loader waits an hour: every event stays in the spool
+    idle = Server(tmp_path, env_overrides={"CLEARCOUNT_LOAD_INTERVAL_S": "3600"}).start()
+    for i in range(6):
+        idle.post(
+            {
+                "site": "shop",
+                "url": "https://shop.example/",
+                "consent": "granted",
+                "visitor_id": f"s{i}",
+            },
+            UA,
+        )
+    assert idle.query("SELECT count(*) FROM events")[0] == (0,)
+    assert get(idle, "realtime").json()["visitors"] == 6
+    idle.post({"site": "blog", "url": "https://blog.example/"}, UA)  # another site's visitor
+    assert get(idle, "realtime").json()["visitors"] == 6
+    idle.stop()
 
 
 def test_timeseries_and_filters(server: Server) -> None:
