@@ -77,6 +77,16 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
     }
 
 
+def received_ms(event: Event, ctx: Context) -> int:
+    """When the event happened, in ms. One request's events share its arrival time: each
+    is stored a millisecond after the one before it, so the order it was sent in (entry
+    page, funnel steps) survives; a backfilled event keeps its own ``ts``."""
+    assert event.client
+    at = int(event.client.received_at.timestamp() * 1000)
+    stamped = ctx.settings.backfill and isinstance(event.raw, dict) and "ts" in event.raw
+    return at if stamped else at + event.index
+
+
 def pseudonyms(event: Event, ctx: Context) -> tuple[int | None, int | None, str | None]:
     """(visitor_key, user_key, ip_prefix) as the consent state allows."""
     assert event.fields
@@ -134,9 +144,7 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "event_id": event_id(client),
         "site": site.id,
         "type": f.type,
-        # One request's events share its arrival time: each is stored a millisecond after
-        # the one before it, so the order it was sent in (entry page, funnel steps) survives.
-        "received_at": int(client.received_at.timestamp() * 1000) + event.index,
+        "received_at": received_ms(event, ctx),
         "url": url,
         "path": path,
         "referrer": referrer[0] if referrer else None,
