@@ -26,6 +26,8 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.metrics.goals import funnel_sql, goal_params
+from service.site_goals import Funnel, Goal
 
 QUERIES = Path(__file__).parent / "sql" / "analysis"
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -70,6 +72,8 @@ def query(con: duckdb.DuckDBPyConnection, name: str, **bound: Any) -> Any:
     """The named query's result as a pandas DataFrame (typed Any: pandas ships no stubs)."""
     if name in TRAFFIC:
         return traffic(con, name, **bound)
+    if name == "funnel":
+        return funnel(con, [bound["first"], bound["second"]], site=bound.get("site"))
     sql = (QUERIES / f"{name}.sql").read_text(encoding="utf-8")
     wanted = {
         key: value
@@ -128,3 +132,30 @@ def traffic(
         table = table.sort_values([*counts, label], ascending=[False] * len(counts) + [True])
     table = table.reset_index(drop=True)
     return table.head(limit) if limit else table
+
+
+def funnel(con: duckdb.DuckDBPyConnection, pages: list[str], site: str | None = None) -> Any:
+    """The metrics layer's funnel over pages (``*`` for any characters), every day the lake
+    holds: per step, the visits that viewed each page in order within the visit, their
+    visitors, the drop-off and the % of the first step's visits; sites added up."""
+    goals = tuple(Goal(page, page=page) for page in pages)
+    sql = funnel_sql(Funnel("pages", tuple(g.name for g in goals)), goals)
+    sites = (
+        [site]
+        if site
+        else [r[0] for r in con.execute("SELECT DISTINCT site FROM events ORDER BY 1").fetchall()]
+    )
+    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
+    pandas = importlib.import_module("pandas")
+    columns = ["step", "page", "visits", "visitors", "drop_off", "conversion_rate"]
+    if not (first and last and sites):
+        return pandas.DataFrame(columns=columns)
+    frames = [
+        con.execute(sql, bind(sql, {**params(s, first, last), **goal_params(goals)})).df()
+        for s in sites
+    ]
+    table = pandas.concat(frames).groupby("step", as_index=False)[["visits", "visitors"]].sum()
+    table["page"] = [pages[i - 1] for i in table["step"]]
+    table["drop_off"] = (table["visits"].shift(1) - table["visits"]).fillna(0).astype(int)
+    table["conversion_rate"] = (100.0 * table["visits"] / table["visits"].iloc[0]).round(1)
+    return table[columns]

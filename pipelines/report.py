@@ -98,11 +98,28 @@ TABLES = (
 # (kind, table, label column, value column, title): the charts on the HTML page.
 CHARTS = (
     ("line", "daily", "date", "pageviews", "Page views per day"),
-    ("bar", "sources", "source", "visits", "Visits by source"),
+    ("bar", "sources", "source", "visitors", "Visitors by entry source"),
     ("bar", "top_pages", "path", "pageviews", "Top pages"),
-    ("bar", "devices", "device", "visitors", "Devices"),
-    ("bar", "consent_mix", "consent", "events", "Consent mix (denied: counted only)"),
+    ("bar", "devices", "device", "visitors", "Visitors by device"),
+    ("bar", "consent_mix", "consent", "events", "Consent mix, in events (denied: counted only)"),
 )
+# What a table counts, said under its heading wherever it counts something other than
+# its neighbours (the metrics themselves are defined on the README's Metrics page).
+TABLE_NOTES = {
+    "overview": "Visitors and page views of the period; visits counted on the day they start.",
+    "daily": "Events on their own day, visits on the day they start; today is partial.",
+    "sources": "Visits by the source of their entry page, and their visitors.",
+    "referrers": "Visits by the referrer of their entry page, and their visitors.",
+    "utm_campaigns": "Visits by the UTM campaign of their entry page, and their visitors.",
+    "email_campaigns": "Readers, each once per campaign: openers, clickers, and openers who "
+    "clicked; click-to-open is a share of the openers.",
+    "consent_mix": "Counted in events (page views, clicks, engagement and the rest), not "
+    "visitors: a denied event is counted, never stored, so it has no visitor.",
+    "bot_share": "Counted in events: quarantined ones by reason, and those stored.",
+    "goals": "Visitors who completed each goal, completions (events), and the goal's visitors "
+    "as a % of all visitors.",
+    "funnels": "Visits that reached each step in order within the visit.",
+}
 # Tables in an order of their own (days, bands), not ranked by a count.
 UNRANKED = frozenset({"overview", "daily", "scroll_depth", "goals", "funnels"})
 WITHHELD = "withheld"
@@ -469,7 +486,10 @@ def render_html(
         )
     parts += [f"<img alt='chart' src='{src}'>" for src in charts]
     for t in tables:
-        parts.append(f"<h2>{html.escape(t.name.replace('_', ' '))}</h2><table><tr>")
+        parts.append(f"<h2>{html.escape(t.name.replace('_', ' '))}</h2>")
+        if t.name in TABLE_NOTES:
+            parts.append(f"<p>{html.escape(TABLE_NOTES[t.name])}</p>")
+        parts.append("<table><tr>")
         parts += [f"<th>{html.escape(c)}</th>" for c in t.columns]
         parts.append("</tr>")
         for row in t.rows:
