@@ -1,6 +1,0 @@
-SELECT count(DISTINCT visitor_key) AS visitors,
-       count(*) AS visits,
-       coalesce(sum(pageviews), 0) AS pageviews,
-       round(100.0 * count(*) FILTER (WHERE pageviews = 1) / nullif(count(*), 0), 1) AS bounce_rate,
-       round(avg(duration_s), 1) AS visit_duration
-FROM visits

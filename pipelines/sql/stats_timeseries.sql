@@ -1,4 +1,0 @@
-SELECT date, count(DISTINCT visitor_key) AS visitors, count(*) AS visits, sum(pageviews) AS pageviews
-FROM visits
-GROUP BY date
-ORDER BY date
