@@ -46,6 +46,7 @@ TOKEN = "truth-token-0123456789"
 SITES = f"""\
 [sites.truth]
 origins = ["https://truth.example"]
+redirect_hosts = ["truth.example"]
 stats_token = "{TOKEN}"
 k = 1
 goals = [
@@ -59,6 +60,20 @@ REFERRERS = {
     "search": "https://www.google.com/",
     "social": "https://t.co/x1",
     "referral": "https://blog.example.org/review",
+}
+# (reader, campaign, opens, clicks): readers open more than once, click more than once,
+# click without an open that was seen, open and never click.
+READERS = (
+    (1, "nov", 2, 1),
+    (2, "nov", 1, 2),
+    (3, "nov", 1, 0),
+    (4, "nov", 0, 1),
+    (5, "dec", 3, 1),
+    (6, "dec", 1, 0),
+)
+EMAIL_TRUTH = {
+    "nov": {"opens": 3, "clicks": 3, "openers_who_clicked": 2, "click_to_open": 66.7},
+    "dec": {"opens": 2, "clicks": 1, "openers_who_clicked": 1, "click_to_open": 50.0},
 }
 METRIC_NAMES = (
     "visitors",
@@ -107,7 +122,29 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Any:
             server.url + "/api/event", json=payload(e), headers=UA, timeout=patience.HTTP_S
         )
         assert response.status_code == 202, response.text
-    assert server.wait_loaded("events", len(events)) == len(events)
+    # E-mail readers, each from an address of their own, dated on arrival (today): who
+    # opened which campaign how often, and who followed its link.
+    for reader, campaign, opens, clicks in READERS:
+        headers = {**UA, "X-Forwarded-For": f"198.51.100.{reader}"}
+        for _ in range(opens):
+            got = session.get(
+                server.url + "/api/pixel.gif",
+                params={"site": "truth", "c": campaign},
+                headers=headers,
+                timeout=patience.HTTP_S,
+            )
+            assert got.status_code == 200
+        for _ in range(clicks):
+            got = session.get(
+                server.url + "/r",
+                params={"site": "truth", "to": "https://truth.example/", "c": campaign},
+                headers=headers,
+                allow_redirects=False,
+                timeout=patience.HTTP_S,
+            )
+            assert got.status_code == 302
+    mail = sum(opens + clicks for _, _, opens, clicks in READERS)
+    assert server.wait_loaded("events", len(events) + mail) == len(events) + mail
     yield server, base, events
     server.stop()
 
@@ -229,17 +266,88 @@ def test_the_report_and_the_notebooks_equal_the_truth(sent: Any, tmp_path: Path)
     # the notebooks' tables, over every day the lake holds
     con = duckdb.connect(str(server.data_dir / "clearcount.duckdb"), read_only=True)
     daily = query(con, "daily_traffic", site="truth")
+    today = dt.datetime.now(dt.UTC).date()
+    clickers = len({reader for reader, _, _, clicks in READERS if clicks})
     for _, row in daily.iterrows():
         day = row["date"].date() if hasattr(row["date"], "date") else row["date"]
+        if day == today:
+            # a reader following a campaign's link visits the site: one visit each (the
+            # opens, fetched by mail clients, are not visits), no page view sent
+            assert (row["visitors"], row["visits"], row["pageviews"]) == (clickers, clickers, 0)
+            continue
         want = truth(events, day, day, visits)
         assert (row["visitors"], row["visits"], row["pageviews"]) == (
             want["visitors"],
             want["visits"],
             want["pageviews"],
         ), day
+    campaigns = query(con, "campaigns", site="truth").set_index("campaign")
+    assert {c: dict(row) for c, row in campaigns.iterrows()} == EMAIL_TRUTH
     pages = query(con, "top_pages", site="truth").set_index("path")
     views = [e for e in events if e.type == "pageview"]
     for path, row in pages.iterrows():
         hits = [e for e in views if e.path == path]
         assert (row["pageviews"], row["visitors"]) == (len(hits), len({e.visitor for e in hits}))
     con.close()
+
+
+def test_the_reports_goals_funnels_and_campaigns_equal_the_truth(sent: Any, tmp_path: Path) -> None:
+    server, base, _ = sent
+    today = dt.datetime.now(dt.UTC).date()
+    start, end = base, base + dt.timedelta(days=2)
+    out = tmp_path / "report"
+    result = run_cli(
+        "report",
+        "--site",
+        "truth",
+        "--from",
+        str(start),
+        "--to",
+        str(end),
+        "--out",
+        str(out),
+        data_dir=server.data_dir,
+        sites=server.root / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    api_goals = api(server, "goals", **{"from": str(start), "to": str(end)})
+    report_goals = read_csv(out / "goals.csv")
+    assert [r["goal"] for r in report_goals] == ["Pricing", "Blog", "Docs"]
+    for row, want in zip(report_goals, api_goals["results"], strict=True):
+        assert (int(row["visitors"]), int(row["conversions"])) == (
+            want["visitors"],
+            want["conversions"],
+        )
+        assert float(row["conversion_rate"]) == want["conversion_rate"]
+    steps = read_csv(out / "funnels.csv")
+    assert [int(s["visits"]) for s in steps] == [
+        s["visits"] for s in api_goals["funnels"][0]["steps"]
+    ]
+    # the e-mail readers arrived today
+    mail_out = tmp_path / "mail"
+    result = run_cli(
+        "report",
+        "--site",
+        "truth",
+        "--from",
+        str(today),
+        "--to",
+        str(today),
+        "--out",
+        str(mail_out),
+        data_dir=server.data_dir,
+        sites=server.root / "sites.toml",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {
+        r.pop("campaign"): {k: float(v) if "." in v else int(v) for k, v in r.items()}
+        for r in read_csv(mail_out / "email_campaigns.csv")
+    }
+    assert rows == EMAIL_TRUTH
+    parquet = {
+        r.pop("campaign"): r
+        for r in pq.read_table(mail_out / "email_campaigns.parquet").to_pylist()
+    }
+    assert {
+        c: {k: v for k, v in r.items() if k != "suppressed"} for c, r in parquet.items()
+    } == EMAIL_TRUTH
