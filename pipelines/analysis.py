@@ -23,6 +23,7 @@ from pipelines.metrics import (
     bind,
     breakdown_sql,
     email_campaigns_sql,
+    named_sql,
     params,
     timeseries_sql,
 )
@@ -59,13 +60,21 @@ def open_views(directory: Path | None = None) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-# name → (SQL of the metrics layer, the column each row is labelled by)
-TRAFFIC = {
-    "daily_traffic": (timeseries_sql(("visitors", "visits", "pageviews")), "date"),
-    "sources": (breakdown_sql("source", ("visitors", "visits"), label="source"), "source"),
-    "top_pages": (breakdown_sql("path", ("pageviews", "visitors"), label="path"), "path"),
-    "campaigns": (email_campaigns_sql(), "campaign"),
+# name → (SQL of the metrics layer, the columns each row is labelled by): the report's
+# and the Stats API's numbers, for the notebooks.
+TRAFFIC: dict[str, tuple[str, tuple[str, ...]]] = {
+    "daily_traffic": (timeseries_sql(("visitors", "visits", "pageviews")), ("date",)),
+    "sources": (breakdown_sql("source", ("visitors", "visits"), label="source"), ("source",)),
+    "top_pages": (breakdown_sql("path", ("pageviews", "visitors"), label="path"), ("path",)),
+    "campaigns": (email_campaigns_sql(), ("campaign",)),
+    "scroll_depth": (named_sql("scroll_depth"), ("path", "depth_pct")),
+    "click_targets": (named_sql("click_targets"), ("name", "href")),
+    "custom_events": (named_sql("custom_events"), ("name",)),
+    "consent_mix": (named_sql("consent_mix"), ("consent",)),
+    "bot_share": (named_sql("bot_share"), ("reason",)),
 }
+# Ranked by position (days, bands): not re-ranked by their counts after adding sites.
+ORDERED = frozenset({"daily_traffic", "scroll_depth"})
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, **bound: Any) -> Any:
@@ -94,7 +103,8 @@ def traffic(
     """A traffic table of one site, or of every site (``site=None``), over the days given or
     every day the lake holds. Every site's pseudonyms are its own, so the sites' counts add
     up exactly; the rows are ranked again after adding."""
-    sql, label = TRAFFIC[name]
+    sql, labels = TRAFFIC[name]
+    label = labels[0]
     sites = (
         [site]
         if site
@@ -109,27 +119,30 @@ def traffic(
         else []
     )
     if not frames:
-        return pandas.DataFrame(columns=[label, "visitors", "visits", "pageviews"])
+        return pandas.DataFrame(columns=list(labels))
     table = pandas.concat(frames, ignore_index=True)
-    counts = [c for c in table.columns if c != label]
+    counts = [c for c in table.columns if c not in labels]
     defined = {**METRICS, **EMAIL_METRICS}
     rates = [c for c in counts if c in defined and not defined[c].count]
     counts = [c for c in counts if c not in rates]
     if len(sites) > 1:
         # counts add up across sites; a rate is worked out again from the added counts
-        table = table.groupby(label, as_index=False, dropna=False)[counts].sum()
+        table = table.groupby(list(labels), as_index=False, dropna=False)[counts].sum()
         if "click_to_open" in rates:
             table["click_to_open"] = (
                 100.0 * table["openers_who_clicked"] / table["opens"].where(table["opens"] > 0)
             ).round(1)
+    if name in ORDERED:
+        table = table.sort_values(list(labels))
+    else:
+        table = table.sort_values(
+            [*counts, *labels], ascending=[False] * len(counts) + [True] * len(labels)
+        )
     if label == "date":
-        table = table.sort_values("date")
         # today's numbers are still growing, as the report and the Stats API say too
         table["partial"] = (
             pandas.to_datetime(table["date"]).dt.date == dt.datetime.now(dt.UTC).date()
         )
-    else:
-        table = table.sort_values([*counts, label], ascending=[False] * len(counts) + [True])
     table = table.reset_index(drop=True)
     return table.head(limit) if limit else table
 

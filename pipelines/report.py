@@ -1,11 +1,11 @@
 """clearcount report: one batch job that publishes aggregate tables that are safe to share.
 
-The traffic tables (overview, days, pages, sources, referrers, campaigns,
-countries, browsers, systems, devices) are the metrics layer's queries
-(``pipelines/metrics``), the same the Stats API and the notebooks run; the
-others come from ``pipelines/sql/report/<name>.sql`` after the same visits
-prefix. Each is k-suppressed and written as CSV and Parquet beside one
-self-contained HTML page whose charts are embedded images (it opens offline).
+Every table is a query of the metrics layer (``pipelines/metrics``: totals,
+days, breakdowns, e-mail campaigns, goals, funnels and its named tables), the
+same the Stats API and the notebooks run; on DuckDB the visits are cut once
+into temp tables that every query reads. Each is k-suppressed and written as
+CSV and Parquet beside one self-contained HTML page whose charts are embedded
+images (it opens offline).
 
 Suppression: every count below the site's ``k`` is published as ``withheld``
 (null in Parquet, with the row marked). In a table with a dimension, a single
@@ -36,20 +36,20 @@ import matplotlib.pyplot as plt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lake import SQL_DIR, open_views
+from pipelines.lake import open_views
 from pipelines.metrics import (
     aggregate_sql,
     bind,
     breakdown_sql,
     email_campaigns_sql,
+    named_sql,
     params,
     timeseries_sql,
 )
 from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
-from pipelines.metrics.query import SHARED_TABLES, VISITS_SQL
+from pipelines.metrics.query import SHARED_TABLES
 from service.sites import Site
 
-REPORT_SQL = SQL_DIR / "report"
 TRAFFIC = ("visitors", "visits")
 # The traffic tables, each a query of the metrics layer: a breakdown is (property, label
 # column, metrics in the order rows are ranked, row limit, leave out empty values).
@@ -260,14 +260,13 @@ GOAL_TABLES = ("goals", "funnels")
 
 
 def queries(shared: bool = False, site: Site | None = None) -> dict[str, str]:
-    """Every report query in DuckDB's dialect: the metrics layer's for the traffic tables,
-    ``sql/report/<name>.sql`` for the rest; each with the visits prefix, or, ``shared``,
+    """Every report query in DuckDB's dialect, all from the metrics layer (totals, days,
+    breakdowns, campaigns, and its named tables); each with the visits prefix, or, ``shared``,
     reading the temp tables ``SHARED_TABLES`` creates first (visits cut once, not once a
     table: what the DuckDB engine runs). The site's goals add ``goals`` and a
     ``funnel_<n>`` query per funnel (``goal_tables`` turns them into two tables)."""
-    prefix = "" if shared else VISITS_SQL
     out = {
-        name: _traffic_sql(name, shared) or prefix + (REPORT_SQL / f"{name}.sql").read_text()
+        name: _traffic_sql(name, shared) or named_sql(name, shared=shared)
         for name in TABLES
         if name not in GOAL_TABLES
     }

@@ -11,12 +11,14 @@ from pipelines.metrics.definitions import (
     Metric,
 )
 from pipelines.metrics.query import (
+    NAMED_TABLES,
     MetricsError,
     aggregate_sql,
     bind,
     breakdown_metrics,
     breakdown_sql,
     email_campaigns_sql,
+    named_sql,
     params,
     timeseries_sql,
 )
@@ -25,6 +27,7 @@ __all__ = [
     "DIMENSIONS",
     "EMAIL_METRICS",
     "METRICS",
+    "NAMED_TABLES",
     "PAGE_DIMENSIONS",
     "VISIT_DIMENSIONS",
     "Metric",
@@ -34,6 +37,7 @@ __all__ = [
     "breakdown_metrics",
     "breakdown_sql",
     "email_campaigns_sql",
+    "named_sql",
     "params",
     "timeseries_sql",
 ]

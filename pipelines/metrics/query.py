@@ -218,3 +218,19 @@ SELECT utm_campaign AS {label}, {columns}
 FROM readers
 GROUP BY 1
 ORDER BY opens DESC, clicks DESC, {label}"""
+
+
+TABLES_DIR: Final = Path(__file__).parent / "tables"
+# Tables that are neither totals nor breakdowns (scroll depth, click targets, custom
+# events, consent mix, bot share): one SQL file each in ``tables/``, the report's and the
+# notebooks' alike. Each reads ``events`` for $site and $date_from..$date_to, or the
+# visits prefix's relations.
+NAMED_TABLES: Final = tuple(sorted(p.stem for p in TABLES_DIR.glob("*.sql")))
+
+
+def named_sql(name: str, *, shared: bool = False) -> str:
+    """The named table's query, after the visits prefix (none when ``shared``)."""
+    if name not in NAMED_TABLES:
+        raise MetricsError(f"table is one of {', '.join(NAMED_TABLES)}")
+    text = (TABLES_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return text if shared else VISITS_SQL + text
