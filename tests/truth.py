@@ -221,3 +221,16 @@ def funnel_truth(events: list[Ev], steps: list[Any], start: dt.date, end: dt.dat
                 reached[step] += 1
                 step += 1
     return reached
+
+
+def viewed(match: Any) -> Any:
+    """A funnel step of the truth: a page view whose path ``match`` accepts."""
+    return lambda e: e.type == "pageview" and match(e.path)
+
+
+# The funnel the ground-truth tests define as goals Blog ("/b*"), Docs, Pricing.
+READ_THEN_BUY = (
+    viewed(lambda p: p.startswith("/b")),
+    viewed(lambda p: p == "/docs"),
+    viewed(lambda p: p == "/pricing"),
+)

@@ -168,8 +168,8 @@ def stats_realtime() -> Response:
     (null) below the site's k, like every other count."""
     site = _authorized_site()
     ctx = state().ctx
-    visitors: int | None = realtime_visitors(ctx.settings.data_dir, site.id, ctx.clock())
-    suppressed = visitors is not None and visitors < site.k
+    visitors = realtime_visitors(ctx.settings.data_dir, site.id, ctx.clock())
+    suppressed = visitors < site.k
     return jsonify(
         visitors=None if suppressed else visitors,
         **({"suppressed": ["visitors"]} if suppressed else {}),

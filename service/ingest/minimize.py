@@ -38,9 +38,11 @@ MIN_NUMBER_DIGITS = 8
 
 
 def _scrub_number(value: float) -> float | str:
-    if not math.isfinite(value):
+    """Eight digits or more before the point: redacted (compared as a number: a huge
+    integer never has to be written out in digits)."""
+    if isinstance(value, float) and not math.isfinite(value):
         return value
-    return REDACTED if len(str(abs(int(value)))) >= MIN_NUMBER_DIGITS else value
+    return REDACTED if abs(value) >= 10 ** (MIN_NUMBER_DIGITS - 1) else value
 
 
 def scrub_props(props: Mapping[str, Any] | None) -> str | None:

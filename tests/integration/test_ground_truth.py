@@ -25,9 +25,11 @@ import pytest
 import requests
 
 from pipelines.analysis import query
+from pipelines.stats import DEFAULT_AGGREGATE
 from tests import patience
 from tests.integration.server import Server, run_cli
 from tests.truth import (
+    READ_THEN_BUY,
     Ev,
     Visit,
     funnel_truth,
@@ -75,14 +77,7 @@ EMAIL_TRUTH = {
     "nov": {"opens": 3, "clicks": 3, "openers_who_clicked": 2, "click_to_open": 66.7},
     "dec": {"opens": 2, "clicks": 1, "openers_who_clicked": 1, "click_to_open": 50.0},
 }
-METRIC_NAMES = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "visit_duration",
-)
+METRIC_NAMES = DEFAULT_AGGREGATE
 
 
 def payload(e: Ev) -> dict[str, Any]:
@@ -207,28 +202,12 @@ def test_goals_and_funnels_equal_the_truth(sent: Any) -> None:
         assert (row["visitors"], row["conversions"]) == (visitors, len(hits))
         assert row["conversion_rate"] == rounded(100 * visitors / everyone, 1)
     (funnel,) = body["funnels"]
-    expected = funnel_truth(
-        events,
-        [
-            lambda e: e.type == "pageview" and e.path.startswith("/b"),
-            lambda e: e.type == "pageview" and e.path == "/docs",
-            lambda e: e.type == "pageview" and e.path == "/pricing",
-        ],
-        start,
-        end,
-    )
+    expected = funnel_truth(events, list(READ_THEN_BUY), start, end)
     assert [s["visits"] for s in funnel["steps"]] == expected
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def test_the_report_and_the_notebooks_equal_the_truth(sent: Any, tmp_path: Path) -> None:
-    server, base, events = sent
-    start, end = base - dt.timedelta(days=1), base + dt.timedelta(days=3)
-    out = tmp_path / "report"
+def report(server: Server, start: dt.date, end: dt.date, out: Path) -> None:
+    """``clearcount report`` of the truth site for these days, into ``out``."""
     result = run_cli(
         "report",
         "--site",
@@ -243,6 +222,18 @@ def test_the_report_and_the_notebooks_equal_the_truth(sent: Any, tmp_path: Path)
         sites=server.root / "sites.toml",
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_report_and_the_notebooks_equal_the_truth(sent: Any, tmp_path: Path) -> None:
+    server, base, events = sent
+    start, end = base - dt.timedelta(days=1), base + dt.timedelta(days=3)
+    out = tmp_path / "report"
+    report(server, start, end, out)
     expected = truth(events, start, end)
     (overview,) = read_csv(out / "overview.csv")
     assert {n: float(overview[n]) for n in METRIC_NAMES} == expected
@@ -296,20 +287,7 @@ def test_the_reports_goals_funnels_and_campaigns_equal_the_truth(sent: Any, tmp_
     today = dt.datetime.now(dt.UTC).date()
     start, end = base, base + dt.timedelta(days=2)
     out = tmp_path / "report"
-    result = run_cli(
-        "report",
-        "--site",
-        "truth",
-        "--from",
-        str(start),
-        "--to",
-        str(end),
-        "--out",
-        str(out),
-        data_dir=server.data_dir,
-        sites=server.root / "sites.toml",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    report(server, start, end, out)
     api_goals = api(server, "goals", **{"from": str(start), "to": str(end)})
     report_goals = read_csv(out / "goals.csv")
     assert [r["goal"] for r in report_goals] == ["Pricing", "Blog", "Docs"]
@@ -325,20 +303,7 @@ def test_the_reports_goals_funnels_and_campaigns_equal_the_truth(sent: Any, tmp_
     ]
     # the e-mail readers arrived today
     mail_out = tmp_path / "mail"
-    result = run_cli(
-        "report",
-        "--site",
-        "truth",
-        "--from",
-        str(today),
-        "--to",
-        str(today),
-        "--out",
-        str(mail_out),
-        data_dir=server.data_dir,
-        sites=server.root / "sites.toml",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    report(server, today, today, mail_out)
     rows = {
         r.pop("campaign"): {k: float(v) if "." in v else int(v) for k, v in r.items()}
         for r in read_csv(mail_out / "email_campaigns.csv")
