@@ -74,7 +74,8 @@ DIGITS: Final = re.compile(
 # runs. Hex hashes are not among them: a phone number glued to a letter or two
 # ("a4155550132") looks like one, so nine digits in a row inside a hash are redacted.
 KEPT_SHAPES: Final = re.compile(
-    r"\b\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # ISO dates, with a time
+    # ISO dates (a real month and day, nothing glued on), with a time
+    r"\b\d{4}-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?![\d-])(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"
     r"|(?<![\d.])\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\.?\d)"  # 15.06.2023, 6/15/23, no IPv4
     r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"  # times
     r"|\bv\d+(?:\.\d+)+"  # v1.2.3, v10.4.12.3

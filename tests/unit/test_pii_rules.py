@@ -40,6 +40,8 @@ from tests.conftest import client, make_site, run_one
         ("call +49 30 901820", f"call {REDACTED}"),
         ("+44+20+7946+0958", REDACTED),
         ("user_4155550132", f"user_{REDACTED}"),
+        ("0049-30-1234567", REDACTED),  # starts like an ISO date, is not one
+        ("call 2023-13-45 6789", f"call {REDACTED}"),
         ("a4155550132b", f"a{REDACTED}b"),
         # cards and national ids, with any separators
         ("4111 1111 1111 1111", REDACTED),
