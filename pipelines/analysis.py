@@ -92,6 +92,19 @@ def query(con: duckdb.DuckDBPyConnection, name: str, **bound: Any) -> Any:
     return con.execute(sql, wanted).df()
 
 
+def _sites_and_days(
+    con: duckdb.DuckDBPyConnection, site: str | None
+) -> tuple[list[str], dt.date | None, dt.date | None]:
+    """The site asked for, or every site; and the first and last day the lake holds."""
+    sites = (
+        [site]
+        if site
+        else [r[0] for r in con.execute("SELECT DISTINCT site FROM events ORDER BY 1").fetchall()]
+    )
+    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
+    return sites, first, last
+
+
 def traffic(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -105,12 +118,7 @@ def traffic(
     up exactly; the rows are ranked again after adding."""
     sql, labels = TRAFFIC[name]
     label = labels[0]
-    sites = (
-        [site]
-        if site
-        else [r[0] for r in con.execute("SELECT DISTINCT site FROM events ORDER BY 1").fetchall()]
-    )
-    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
+    sites, first, last = _sites_and_days(con, site)
     start, end = date_from or first, date_to or last
     pandas = importlib.import_module("pandas")
     frames = (
@@ -128,10 +136,11 @@ def traffic(
     if len(sites) > 1:
         # counts add up across sites; a rate is worked out again from the added counts
         table = table.groupby(list(labels), as_index=False, dropna=False)[counts].sum()
-        if "click_to_open" in rates:
-            table["click_to_open"] = (
-                100.0 * table["openers_who_clicked"] / table["opens"].where(table["opens"] > 0)
-            ).round(1)
+        for rate in rates:
+            share_of = defined[rate].share_of
+            if share_of is not None:
+                part, whole = (table[c] for c in share_of)
+                table[rate] = (100.0 * part / whole.where(whole > 0)).round(1)
     if name in ORDERED:
         table = table.sort_values(list(labels))
     else:
@@ -153,12 +162,7 @@ def funnel(con: duckdb.DuckDBPyConnection, pages: list[str], site: str | None = 
     visitors, the drop-off and the % of the first step's visits; sites added up."""
     goals = tuple(Goal(page, page=page) for page in pages)
     sql = funnel_sql(Funnel("pages", tuple(g.name for g in goals)), goals)
-    sites = (
-        [site]
-        if site
-        else [r[0] for r in con.execute("SELECT DISTINCT site FROM events ORDER BY 1").fetchall()]
-    )
-    first, last = con.execute("SELECT min(date), max(date) FROM events").fetchone() or (None, None)
+    sites, first, last = _sites_and_days(con, site)
     pandas = importlib.import_module("pandas")
     columns = ["step", "page", "visits", "visitors", "drop_off", "conversion_rate"]
     if not (first and last and sites):

@@ -315,7 +315,7 @@ def run_queries(
     out = {}
     for name, sql in queries(shared=True, site=site).items():
         cursor = con.execute(sql, bind(sql, values))
-        columns = [d[0] for d in cursor.description]
+        columns = [d[0] for d in cursor.description]  # kept for a table with no rows
         out[name] = (columns, [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()])
     return out
 

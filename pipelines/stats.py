@@ -24,13 +24,13 @@ from pipelines.metrics import (
     METRICS,
     MetricsError,
     aggregate_sql,
-    bind,
     breakdown_metrics,
     breakdown_sql,
     params,
     timeseries_sql,
 )
 from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
+from pipelines.metrics.query import rows as fetch_rows
 from service.sites import Site
 
 PROPERTIES = DIMENSIONS
@@ -48,7 +48,7 @@ DEFAULT_TIMESERIES = ("visitors", "visits", "pageviews")
 UNITS = {name: metric.unit for name, metric in METRICS.items()}
 
 
-class StatsError(ValueError):
+class StatsError(MetricsError):
     """A query the API cannot answer; the message says which parameter."""
 
 
@@ -130,16 +130,16 @@ def parse_filters(text: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _run(lake: Path, query: Query, sql: str) -> list[dict[str, Any]]:
+def _run(lake: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
     con = open_views(lake.parent)
     try:
-        cursor = con.execute(
-            sql, params(query.site.id, query.date_from, query.date_to, query.filters)
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return fetch_rows(con, sql, values)
     finally:
         con.close()
+
+
+def _values(query: Query) -> dict[str, Any]:
+    return params(query.site.id, query.date_from, query.date_to, query.filters)
 
 
 def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
@@ -184,14 +184,11 @@ def aggregate(lake: Path, query: Query) -> dict[str, Any]:
     """Each metric over the period; with ``compare``, each as ``{"value", "previous",
     "change"}`` beside the period of the same length before it."""
     names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
-    try:
-        sql = aggregate_sql(names, query.filters)
-    except MetricsError as exc:
-        raise StatsError(str(exc)) from None
-    current = suppress(_run(lake, query, sql)[0], query.site.k)
+    sql = aggregate_sql(names, query.filters)
+    current = suppress(_run(lake, sql, _values(query))[0], query.site.k)
     if not query.compare:
         return current
-    before = suppress(_run(lake, query.previous(), sql)[0], query.site.k)
+    before = suppress(_run(lake, sql, _values(query.previous()))[0], query.site.k)
     out: dict[str, Any] = {
         name: {
             "value": current[name],
@@ -208,11 +205,8 @@ def aggregate(lake: Path, query: Query) -> dict[str, Any]:
 
 def timeseries(lake: Path, query: Query) -> list[dict[str, Any]]:
     names = _chosen(query, DEFAULT_TIMESERIES, tuple(METRICS))
-    try:
-        sql = timeseries_sql(names, query.filters)
-    except MetricsError as exc:
-        raise StatsError(str(exc)) from None
-    rows = [suppress(r, query.site.k) for r in _run(lake, query, sql)]
+    sql = timeseries_sql(names, query.filters)
+    rows = [suppress(r, query.site.k) for r in _run(lake, sql, _values(query))]
     for r in rows:
         r["partial"] = r["date"] == query.partial_day
         r["date"] = r["date"].isoformat()
@@ -226,11 +220,8 @@ def breakdown(lake: Path, query: Query, prop: str, limit: int) -> tuple[list[dic
         raise StatsError(f"property is one of {', '.join(PROPERTIES)}")
     allowed = breakdown_metrics(prop)
     names = _chosen(query, allowed, allowed)
-    try:
-        sql = breakdown_sql(prop, names, query.filters)
-    except MetricsError as exc:
-        raise StatsError(str(exc)) from None
-    rows = _run(lake, query, sql)
+    sql = breakdown_sql(prop, names, query.filters)
+    rows = _run(lake, sql, _values(query))
     k = query.site.k
     counts = [n for n in names if METRICS[n].count]
     shown = [r for r in rows if all(r[c] is not None and r[c] >= k for c in counts)]
@@ -270,7 +261,7 @@ def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str
     if query.filters:
         raise StatsError("goals take no filters")
     values = {**params(site.id, query.date_from, query.date_to), **goal_params(site.goals)}
-    rows = _run_bound(lake, goals_sql(site.goals), values)
+    rows = _run(lake, goals_sql(site.goals), values)
     out = []
     for row, goal in zip(rows, site.goals, strict=True):
         entry = {**row, "goal": goal.name, "page": goal.page, "event": goal.event}
@@ -278,19 +269,9 @@ def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str
         out.append(entry)
     funnels = []
     for funnel in site.funnels:
-        steps = _run_bound(lake, funnel_sql(funnel, site.goals), values)
+        steps = _run(lake, funnel_sql(funnel, site.goals), values)
         for step, name in zip(steps, funnel.steps, strict=True):
             step["goal"] = name
             _withhold(step, ("visits", "visitors"), site.k, ("drop_off", "conversion_rate"))
         funnels.append({"name": funnel.name, "steps": steps})
     return out, funnels
-
-
-def _run_bound(lake: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    con = open_views(lake.parent)
-    try:
-        cursor = con.execute(sql, bind(sql, values))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()

@@ -20,6 +20,7 @@ from pipelines.metrics.query import (
     email_campaigns_sql,
     named_sql,
     params,
+    rows,
     timeseries_sql,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "email_campaigns_sql",
     "named_sql",
     "params",
+    "rows",
     "timeseries_sql",
 ]

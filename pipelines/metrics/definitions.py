@@ -29,6 +29,9 @@ class Metric:
     events_sql: str | None  # over period_events; None: not an event-level metric
     visits_sql: str  # over period_visits
     count: bool = True  # a count (suppressed below k), or a rate or mean of counts
+    # a percentage of two published counts (numerator, denominator): what lets a sum of
+    # rows (several sites) work the rate out again
+    share_of: tuple[str, str] | None = None
 
 
 METRICS: Final = {
@@ -151,6 +154,7 @@ EMAIL_METRICS: Final = {
             "round(100.0 * count(*) FILTER (WHERE opened AND clicked)"
             " / nullif(count(*) FILTER (WHERE opened), 0), 1)",
             count=False,
+            share_of=("openers_who_clicked", "opens"),
         ),
     )
 }

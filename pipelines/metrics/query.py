@@ -59,6 +59,13 @@ def bind(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if f"${key}" in sql}
 
 
+def rows(con: Any, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run ``sql`` on a DuckDB connection with the parameters it names; rows as dicts."""
+    cursor = con.execute(sql, bind(sql, values))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def check_metrics(names: Sequence[str], allowed: Sequence[str] = tuple(METRICS)) -> None:
     unknown = [n for n in names if n not in allowed]
     if unknown or not names:

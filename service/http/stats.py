@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from pipelines.metrics import MetricsError
 from pipelines.metrics.realtime import WINDOW, realtime_visitors
 from pipelines.stats import (
     GOAL_UNITS,
@@ -48,8 +49,8 @@ def _unauthorized(exc: Unauthorized) -> tuple[Response, int]:
     return response, exc.status
 
 
-@bp.errorhandler(StatsError)
-def _bad_query(exc: StatsError) -> tuple[Response, int]:
+@bp.errorhandler(MetricsError)  # StatsError included: a parameter the numbers cannot take
+def _bad_query(exc: MetricsError) -> tuple[Response, int]:
     return jsonify(error="invalid_query", message=str(exc)), 400
 
 

@@ -24,11 +24,11 @@ from pipelines.metrics import (
     METRICS,
     VISIT_DIMENSIONS,
     aggregate_sql,
-    bind,
     breakdown_metrics,
     breakdown_sql,
     email_campaigns_sql,
     params,
+    rows,
     timeseries_sql,
 )
 from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
@@ -68,9 +68,7 @@ def lake_of(tmp_path: Path, events: list[Ev]) -> duckdb.DuckDBPyConnection:
 def run(
     con: duckdb.DuckDBPyConnection, sql: str, start: dt.date, end: dt.date
 ) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, bind(sql, params("shop", start, end)))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows(con, sql, params("shop", start, end))
 
 
 # --- the oracle: the README's definitions, in Python ----------------------------------------
@@ -300,9 +298,7 @@ def test_goals_and_a_funnel_by_hand(tmp_path: Path) -> None:
 def run_bound(
     con: duckdb.DuckDBPyConnection, sql: str, values: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, bind(sql, values))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows(con, sql, values)
 
 
 def test_goals_and_funnels_equal_the_truth(traffic: Any) -> None:
