@@ -124,22 +124,27 @@ def _columns(names: Sequence[str], relation: str) -> str:
     return ",\n       ".join(out)
 
 
-def _split(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Which metrics a total or a day reads from events, which from visits."""
+def _per_relation(names: Sequence[str], events: str, visits: str, by: str = "") -> list[str]:
+    """One subquery for the metrics read from events, one for those read from visits,
+    each grouped by ``by`` when given (a total, or a row per day)."""
     from_events = [n for n in names if METRICS[n].events_sql is not None]
-    return from_events, [n for n in names if n not in from_events]
+    from_visits = [n for n in names if n not in from_events]
+    key, group = (f"{by}, ", f" GROUP BY {by}") if by else ("", "")
+    return [
+        f"(SELECT {key}{_columns(chosen, kind)} FROM {relation}{group}) {alias}"
+        for chosen, kind, relation, alias in (
+            (from_events, "events", events, "e"),
+            (from_visits, "visits", visits, "v"),
+        )
+        if chosen
+    ]
 
 
 def aggregate_sql(names: Sequence[str], filters: Filters = (), *, shared: bool = False) -> str:
     """One row: each metric over the whole period."""
     check_metrics(names)
     with_sql, events, visits = _relations(filters, shared)
-    from_events, from_visits = _split(names)
-    parts = []
-    if from_events:
-        parts.append(f"(SELECT {_columns(from_events, 'events')} FROM {events}) e")
-    if from_visits:
-        parts.append(f"(SELECT {_columns(from_visits, 'visits')} FROM {visits}) v")
+    parts = _per_relation(names, events, visits)
     return f"{with_sql}\nSELECT {', '.join(names)}\nFROM {' CROSS JOIN '.join(parts)}"
 
 
@@ -147,16 +152,7 @@ def timeseries_sql(names: Sequence[str], filters: Filters = (), *, shared: bool 
     """A row per day with data: events by their own day, visits by the day they start."""
     check_metrics(names)
     with_sql, events, visits = _relations(filters, shared)
-    from_events, from_visits = _split(names)
-    parts = []
-    if from_events:
-        parts.append(
-            f"(SELECT date, {_columns(from_events, 'events')} FROM {events} GROUP BY date) e"
-        )
-    if from_visits:
-        parts.append(
-            f"(SELECT date, {_columns(from_visits, 'visits')} FROM {visits} GROUP BY date) v"
-        )
+    parts = _per_relation(names, events, visits, by="date")
     joined = parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING (date)"
     return f"{with_sql}\nSELECT date, {', '.join(names)}\nFROM {joined}\nORDER BY date"
 

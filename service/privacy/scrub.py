@@ -12,9 +12,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from service.privacy.ip import parse_ip
-from service.privacy.pii import _MAY_MATCH, REDACTED, redact_text
-
-__all__ = ["REDACTED", "redact_text", "scrub_page_url", "scrub_url"]
+from service.privacy.pii import MAY_MATCH, REDACTED, redact_text
 
 _PLAIN_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
@@ -70,7 +68,7 @@ def clean_query(query: str, allowlist: Iterable[str]) -> str:
     plain pieces that have nothing to redact: encoding them again gives the same bytes."""
     out = []
     for piece in _kept_pieces(query, allowlist):
-        if _PLAIN_PIECE.fullmatch(piece) and not _MAY_MATCH.search(piece):
+        if _PLAIN_PIECE.fullmatch(piece) and not MAY_MATCH.search(piece):
             out.append(piece)
         elif encoded := urlencode(strip_unlisted_query_params(piece, ("*",))):
             out.append(encoded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import subprocess
@@ -158,6 +159,12 @@ class Server:
             return con.execute(sql, params or []).fetchall()
         finally:
             con.close()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """A report table as the CSV a reader opens: every cell a string."""
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,6 @@ holds those definitions.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections import defaultdict
 from pathlib import Path
@@ -27,7 +26,7 @@ import requests
 from pipelines.analysis import query
 from pipelines.stats import DEFAULT_AGGREGATE
 from tests import patience
-from tests.integration.server import Server, run_cli
+from tests.integration.server import Server, read_csv, run_cli
 from tests.truth import (
     READ_THEN_BUY,
     Ev,
@@ -222,11 +221,6 @@ def report(server: Server, start: dt.date, end: dt.date, out: Path) -> None:
         sites=server.root / "sites.toml",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def test_the_report_and_the_notebooks_equal_the_truth(sent: Any, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from pipelines.report import COUNT_COLUMNS, NOT_PARTS, TABLES
-from tests.integration.server import demo_data, run_cli
+from tests.integration.server import demo_data, read_csv, run_cli
 
 K = 5
 
@@ -42,11 +41,6 @@ def run_report(data: Path, out: Path, *options: str) -> None:
         sites=data.parent / "sites.toml",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def test_every_table_is_written_as_csv_and_parquet(report: tuple[Path, Path]) -> None:

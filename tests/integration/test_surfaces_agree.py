@@ -3,7 +3,6 @@ question, on the same demo data: they all run the metrics layer."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import tomllib
 from pathlib import Path
@@ -15,14 +14,9 @@ import requests
 from pipelines.analysis import query
 from pipelines.stats import DEFAULT_AGGREGATE
 from tests import patience
-from tests.integration.server import Server, demo_data, run_cli
+from tests.integration.server import Server, demo_data, read_csv, run_cli
 
 FROM, TO = "2000-01-01", "2100-01-01"
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def number(text: str) -> float | None:
