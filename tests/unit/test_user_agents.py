@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from service.ingest.event import QUARANTINE_REASONS, DropReason
-from service.ingest.useragent import classify_user_agent
+from service.ingest.useragent import WARM_UP, classify_user_agent, warm_up
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
@@ -171,3 +171,13 @@ def test_people_are_not_flagged(ua: str) -> None:
 def test_device_classes(ua: str, device: str) -> None:
     traits = classify_user_agent(ua)
     assert (traits.device, traits.bot_reason) == (device, None)
+
+
+def test_the_warm_up_touches_the_browser_device_and_library_rules() -> None:
+    # a desktop browser, an Android tablet (device models) and an HTTP library
+    warm_up()
+    assert [(t.device, t.bot_reason) for t in map(classify_user_agent, WARM_UP)] == [
+        ("desktop", None),
+        ("tablet", None),
+        (None, DropReason.AUTOMATION),
+    ]
