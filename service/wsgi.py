@@ -1,5 +1,7 @@
 """The WSGI entry point gunicorn loads in each worker."""
 
+import threading
+
 from service import logs
 from service.app import create_app
 from service.ingest.useragent import warm_up
@@ -8,6 +10,8 @@ from service.settings import Settings
 _settings = Settings.from_env()
 logs.configure(_settings.log_level)
 app = create_app(_settings)
-# Before the worker serves: device-detector's rule files, read on first use, would
-# otherwise make the first requests wait seconds.
-warm_up()
+# device-detector reads its rule files on first use, which would make a worker's first
+# Android request wait seconds. A background thread reads them while the worker starts
+# serving: readiness is not held up (tests and rolling restarts start many workers), and a
+# request that needs a rule file first reads it itself, as it would without the warm-up.
+threading.Thread(target=warm_up, name="clearcount-warm-up", daemon=True).start()

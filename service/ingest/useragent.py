@@ -86,6 +86,6 @@ WARM_UP = (
 def warm_up() -> None:
     """Read device-detector's rule files now: it reads them on first use, about 2.5 s for
     its 2,000-brand device list, which would otherwise fall on a worker's first
-    requests. Called once per worker process, before it serves (``service/wsgi.py``)."""
+    requests. Run once per worker process, in a background thread (``service/wsgi.py``)."""
     for user_agent in WARM_UP:
         classify_user_agent(user_agent)
