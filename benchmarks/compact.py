@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import machine, write_section
 from benchmarks.report import generate
-from pipelines.commit import changing, lake_lock, settle
-from pipelines.compact import compact
-from pipelines.lake import ensure_schema_files, ensure_views
+from pipelines.lake.commit import changing, lake_lock, settle
+from pipelines.lake.compact import compact
+from pipelines.lake.tables import ensure_schema_files, ensure_views
 
 QUERIES = (
     "SELECT date, count(*), count(DISTINCT visitor_key) FROM events GROUP BY date",

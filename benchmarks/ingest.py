@@ -132,7 +132,7 @@ SETTLE_S = 3.0
 
 def bench_loader(work: Path, rows: int) -> dict[str, float]:
     """The loader over real segments vs pyarrow converting the same lines in one go."""
-    from pipelines.load import load_once
+    from pipelines.lake.load import load_once
     from service.app import create_app
     from service.ingest.spool import SpoolWriter
     from service.settings import Settings

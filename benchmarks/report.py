@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.common import machine, write_section
-from pipelines.lake import SCHEMAS, ensure_schema_files, ensure_views, partition_dir
-from pipelines.report import TABLES, build_report, run_queries
+from pipelines.analysis.report import TABLES, build_report, run_queries
+from pipelines.lake.tables import SCHEMAS, ensure_schema_files, ensure_views, partition_dir
 from service.sites import Site
 
 PATHS = np.array([f"/page/{i}" for i in range(200)])

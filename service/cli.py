@@ -42,11 +42,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.lake import ensure_views
-    from pipelines.load import follow, load_once
+    from pipelines.lake.load import follow, load_once
+    from pipelines.lake.tables import ensure_views
 
     if not args.follow:
-        from pipelines import audit
+        from pipelines.rights import audit
 
         stats = load_once(settings.data_dir)
         audit.record(
@@ -79,9 +79,9 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     """Accept an erasure like /api/forget does, then complete it at once."""
 
-    from pipelines import audit
-    from pipelines.erasure import request_erasure
-    from pipelines.load import load_once
+    from pipelines.lake.load import load_once
+    from pipelines.rights import audit
+    from pipelines.rights.erasure import request_erasure
     from service.privacy.keys import KeyStore
     from service.privacy.pseudonym import hmac64
 
@@ -114,8 +114,8 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.commit import changing, lake_lock, settle
-    from pipelines.retention import apply_retention
+    from pipelines.lake.commit import changing, lake_lock, settle
+    from pipelines.rights.retention import apply_retention
 
     today = _today(args)
     with lake_lock(settings.data_dir), changing(settings.data_dir) as change:
@@ -129,9 +129,9 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
     """Merge small Parquet files per partition; returns once the replaced files are gone."""
-    from pipelines.commit import changing, lake_lock, settle
-    from pipelines.compact import compact, record
-    from pipelines.lake import ensure_schema_files
+    from pipelines.lake.commit import changing, lake_lock, settle
+    from pipelines.lake.compact import compact, record
+    from pipelines.lake.tables import ensure_schema_files
 
     if args.site and _site(settings, args.site) is None:
         return 2
@@ -152,7 +152,7 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
 
-    from pipelines import audit
+    from pipelines.rights import audit
     from service.privacy.keys import KeyStore, fingerprint
 
     today = _today(args)
@@ -171,8 +171,8 @@ def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_inventory(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.inventory import render
-    from pipelines.lake import ensure_views
+    from pipelines.lake.tables import ensure_views
+    from pipelines.rights.inventory import render
 
     if not settings.duckdb_path.exists():
         ensure_views(settings.data_dir)
@@ -184,7 +184,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Send demo traffic to --url, or to a collector started for the purpose."""
     import dataclasses
 
-    from pipelines.demo import run_demo
+    from pipelines.analysis.demo import run_demo
     from service.demo_sites import ensure_sites_file
     from service.readiness import address_in_use, start_server, stop_group
     from service.serve import prepare
@@ -230,9 +230,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipelines import audit
-    from pipelines.lake import ensure_views
-    from pipelines.report import build_report
+    from pipelines.analysis.report import build_report
+    from pipelines.lake.tables import ensure_views
+    from pipelines.rights import audit
 
     site = _site(settings, args.site)
     if site is None:
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = from_args(args)
-    # Lake writers read the grace from the environment, wherever they run (pipelines/commit.py).
+    # Lake writers read the grace from the environment, wherever they run.
     os.environ["CLEARCOUNT_READER_GRACE_S"] = str(settings.reader_grace_s)
     logs.configure(settings.log_level)
     func: Command = args.func

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from pipelines import audit
-from pipelines.lake import ensure_views
+from pipelines.lake.tables import ensure_views
+from pipelines.rights import audit
 from service.demo_sites import ensure_sites_file, origins_for_bind
 from service.settings import Settings, to_env
 from service.sites import Site, load_sites

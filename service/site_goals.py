@@ -3,7 +3,7 @@
 A goal is reached by a page view of a path (``page``, where ``*`` stands for
 any characters: ``/docs/*``) or by a custom event of a name (``event``). A
 funnel is 2 to 8 goals, by name, that a visitor reaches in that order within
-one visit. The metrics layer counts them (``pipelines/metrics/goals.py``).
+one visit. The metrics layer counts them (``pipelines/analysis/metrics/goals.py``).
 """
 
 from __future__ import annotations

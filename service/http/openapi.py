@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from pipelines.metrics import METRICS
+from pipelines.analysis.metrics import METRICS
 from service.ingest.parse import MAX_BATCH
 from service.ingest.rules import EVENT_RULES, Rule
 from service.sites import CONSENT_STATES

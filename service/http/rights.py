@@ -19,9 +19,9 @@ import orjson
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from pipelines import audit
-from pipelines.erasure import request_erasure
-from pipelines.export import export_visitor
+from pipelines.rights import audit
+from pipelines.rights.erasure import request_erasure
+from pipelines.rights.export import export_visitor
 from service.http.client import client_from_request
 from service.http.state import state
 from service.ingest.client_facts import stable_key

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from pipelines.metrics import MetricsError
-from pipelines.metrics.realtime import WINDOW, realtime_visitors
-from pipelines.stats import (
+from pipelines.analysis.metrics import MetricsError
+from pipelines.analysis.metrics.realtime import WINDOW, realtime_visitors
+from pipelines.analysis.stats import (
     GOAL_UNITS,
     UNITS,
     Query,

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from pipelines.analysis import query
-from pipelines.stats import DEFAULT_AGGREGATE
+from pipelines.analysis.notebooks import query
+from pipelines.analysis.stats import DEFAULT_AGGREGATE
 from tests import patience
 from tests.integration.server import Server, read_csv, run_cli
 from tests.truth import (

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser
 
-from pipelines.report import COUNT_COLUMNS, NOT_PARTS, TABLES
+from pipelines.analysis.report import COUNT_COLUMNS, NOT_PARTS, TABLES
 from tests.integration.server import demo_data, read_csv, run_cli
 
 K = 5

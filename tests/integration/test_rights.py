@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import requests
 
-from pipelines.commit import live_files, superseded_files
+from pipelines.lake.commit import live_files, superseded_files
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from tests import patience

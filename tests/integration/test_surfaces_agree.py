@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import requests
 
-from pipelines.analysis import query
-from pipelines.stats import DEFAULT_AGGREGATE
+from pipelines.analysis.notebooks import query
+from pipelines.analysis.stats import DEFAULT_AGGREGATE
 from tests import patience
 from tests.integration.server import Server, demo_data, read_csv, run_cli
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.analysis import data_dir, open_views
+from pipelines.analysis.notebooks import data_dir, open_views
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.commit import (
+from pipelines.lake.commit import (
     PENDING,
     Hidden,
     changing,
@@ -26,10 +26,10 @@ from pipelines.commit import (
     superseded_files,
     write_hidden,
 )
-from pipelines.compact import compact
-from pipelines.erasure import process_pending, request_erasure
-from pipelines.lake import ensure_views
-from pipelines.load import daily_maintenance, load_once
+from pipelines.lake.compact import compact
+from pipelines.lake.load import daily_maintenance, load_once
+from pipelines.lake.tables import ensure_views
+from pipelines.rights.erasure import process_pending, request_erasure
 from service.ingest.spool import SpoolWriter
 from service.privacy.keys import KeyStore
 from tests import patience

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.metrics import EMAIL_METRICS, METRICS
+from pipelines.analysis.metrics import EMAIL_METRICS, METRICS
 from service.app import create_app
 from service.cli import build_parser
 from service.demo_sites import demo_sites_toml

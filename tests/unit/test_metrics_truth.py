@@ -2,7 +2,7 @@
 
 Events are generated with known visitors, gaps, entries and interactions,
 written through the spool and the loader into a real lake, and queried
-through ``pipelines.metrics``. The oracle below implements the README's
+through ``pipelines.analysis.metrics``. The oracle below implements the README's
 definitions in plain Python, so a definition that drifts in SQL fails here.
 A few hand-checked cases pin the definitions themselves.
 """
@@ -17,9 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.lake import ensure_views
-from pipelines.load import load_once
-from pipelines.metrics import (
+from pipelines.analysis.metrics import (
     EMAIL_METRICS,
     METRICS,
     VISIT_DIMENSIONS,
@@ -31,8 +29,10 @@ from pipelines.metrics import (
     rows,
     timeseries_sql,
 )
-from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
-from pipelines.stats import change
+from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
+from pipelines.analysis.stats import change
+from pipelines.lake.load import load_once
+from pipelines.lake.tables import ensure_views
 from service.ingest.spool import SpoolWriter
 from service.site_goals import Funnel, Goal
 from tests.truth import (

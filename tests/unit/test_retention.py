@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from pipelines.commit import changing, lake_lock, settle
-from pipelines.lake import ensure_views
-from pipelines.load import load_once
-from pipelines.retention import apply_retention
+from pipelines.lake.commit import changing, lake_lock, settle
+from pipelines.lake.load import load_once
+from pipelines.lake.tables import ensure_views
+from pipelines.rights.retention import apply_retention
 from service.ingest.spool import SpoolWriter
 from tests.conftest import make_site
 

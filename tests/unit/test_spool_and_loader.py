@@ -13,8 +13,8 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.lake import ensure_views
-from pipelines.load import load_once, load_segment
+from pipelines.lake.load import load_once, load_segment
+from pipelines.lake.tables import ensure_views
 from service.ingest.spool import (
     ABANDONED_TMP_AGE_S,
     SEGMENT_SUFFIX,

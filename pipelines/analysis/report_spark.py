@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlglot
 
-from pipelines.commit import live_files
+from pipelines.lake.commit import live_files
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
 

@@ -36,8 +36,7 @@ import matplotlib.pyplot as plt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lake import open_views
-from pipelines.metrics import (
+from pipelines.analysis.metrics import (
     aggregate_sql,
     bind,
     breakdown_sql,
@@ -46,8 +45,9 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
-from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
-from pipelines.metrics.query import SHARED_TABLES
+from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
+from pipelines.analysis.metrics.query import SHARED_TABLES
+from pipelines.lake.tables import open_views
 from service.sites import Site
 
 TRAFFIC = ("visitors", "visits")
@@ -340,7 +340,7 @@ def compute(
     spark_master: str = "local[2]",
 ) -> list[Table]:
     if engine == "spark":
-        from pipelines.report_spark import spark_rows
+        from pipelines.analysis.report_spark import spark_rows
 
         # Spark lists the live files itself; holding the views open meanwhile tells lake
         # writers a reader is at work, so no file it listed is deleted under it.

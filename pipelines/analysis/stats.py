@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.lake import open_views
-from pipelines.metrics import (
+from pipelines.analysis.metrics import (
     DIMENSIONS,
     METRICS,
     MetricsError,
@@ -29,8 +28,9 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
-from pipelines.metrics.goals import funnel_sql, goal_params, goals_sql
-from pipelines.metrics.query import rows as fetch_rows
+from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
+from pipelines.analysis.metrics.query import rows as fetch_rows
+from pipelines.lake.tables import open_views
 from service.sites import Site
 
 PROPERTIES = DIMENSIONS

@@ -2,7 +2,7 @@
 and turned into SQL in one place (``query.py``) for the report, the Stats API and the
 notebooks."""
 
-from pipelines.metrics.definitions import (
+from pipelines.analysis.metrics.definitions import (
     DIMENSIONS,
     EMAIL_METRICS,
     METRICS,
@@ -10,7 +10,7 @@ from pipelines.metrics.definitions import (
     VISIT_DIMENSIONS,
     Metric,
 )
-from pipelines.metrics.query import (
+from pipelines.analysis.metrics.query import (
     NAMED_TABLES,
     MetricsError,
     aggregate_sql,

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from pipelines.lake import open_views
+from pipelines.lake.tables import open_views
 from service.ingest.spool import iter_segments
 
 TABLES = ("events", "quarantine")

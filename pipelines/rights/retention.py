@@ -3,7 +3,7 @@ stable pseudonyms of granted rows older than its pseudonym_days.
 
 Partitions are days, so age is the partition's date. Deleting retires whole
 day partitions; nulling rewrites a partition's files as new ones. Both are
-lake changes (pipelines/commit.py): readers see a day before or after, never
+lake changes (pipelines/lake/commit.py): readers see a day before or after, never
 half of it.
 """
 
@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import audit
-from pipelines.commit import LakeChange
-from pipelines.compact import num_rows, partitions, rewrite, small_files
+from pipelines.lake.commit import LakeChange
+from pipelines.lake.compact import num_rows, partitions, rewrite, small_files
+from pipelines.rights import audit
 from service.sites import Site
 
 TABLES = ("events", "quarantine", "denied_counts", "consent_log")

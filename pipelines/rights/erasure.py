@@ -4,7 +4,7 @@ A request is made durable first (``pending/``), together with a tombstone
 that makes the collector and the loader drop the pseudonym's later events.
 Processing then rewrites each affected partition without the pseudonym's
 rows, as new files that replace the old ones in one commit (readers see the
-old files or the new ones, never both or neither: pipelines/commit.py). Once
+old files or the new ones, never both or neither: pipelines/lake/commit.py). Once
 the replaced files are deleted it writes a receipt that holds no identifier
 and deletes the request: from then on no byte under the data directory holds
 the pseudonym.
@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import audit
-from pipelines.commit import LakeChange, changing, superseded_files
-from pipelines.compact import num_rows, partitions, rewrite, small_files
+from pipelines.lake.commit import LakeChange, changing, superseded_files
+from pipelines.lake.compact import num_rows, partitions, rewrite, small_files
+from pipelines.rights import audit
 from service.ingest.spool import fsync_dir, write_durably
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones, tombstone_name
@@ -170,7 +170,7 @@ def process_pending(data_dir: Path) -> list[dict[str, Any]]:
 
     The caller holds the lake lock and has drained the spool. The rewrite is
     committed at once, so readers stop seeing the rows; a request completes
-    when the files it replaced are deleted too (pipelines/commit.py), on this
+    when the files it replaced are deleted too (pipelines/lake/commit.py), on this
     call or a later one, which only checks for that. What each rewrite removed
     is kept beside the request, so a restart between commit and completion
     still reports it.

@@ -19,12 +19,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.commit import ensure_hidden_lists, hidden_path
+from pipelines.lake.commit import ensure_hidden_lists, hidden_path
 from service.ingest.spool import fsync_dir, fsync_path
 
 log = logging.getLogger("clearcount.lake")
 
-SQL_DIR = Path(__file__).parent / "sql"
+SQL_DIR = Path(__file__).parent
 SCHEMA_PARTITION = ("_schema", "1970-01-01")
 
 TARGET = pa.struct(
@@ -171,7 +171,7 @@ def open_views(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the views: how every reader, ours included, sees the lake.
 
     Holding ``clearcount.duckdb`` open is what tells lake writers that a reader
-    may be mid-query (pipelines/commit.py).
+    may be mid-query (pipelines/lake/commit.py).
     """
     path = str(data_dir / "clearcount.duckdb")
     for _ in range(40):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lake import open_views
+from pipelines.lake.tables import open_views
 from service.sites import Site
 
 

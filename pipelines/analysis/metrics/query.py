@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from pipelines.metrics.definitions import (
+from pipelines.analysis.metrics.definitions import (
     DIMENSIONS,
     EMAIL_METRICS,
     METRICS,

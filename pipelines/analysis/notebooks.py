@@ -4,7 +4,7 @@ Notebooks call ``query(con, "<name>", site=...)`` and get a pandas DataFrame,
 which Jupyter shows as a table and matplotlib plots by column. The traffic
 queries (``TRAFFIC``: days, sources, top pages) are the metrics layer's
 (``pipelines/metrics``), the numbers the report and the Stats API publish;
-the others live in ``pipelines/sql/analysis/<name>.sql`` with bound parameters.
+the others live in ``pipelines/analysis/sql/<name>.sql`` with bound parameters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.metrics import (
+from pipelines.analysis.metrics import (
     EMAIL_METRICS,
     METRICS,
     bind,
@@ -27,11 +27,11 @@ from pipelines.metrics import (
     params,
     timeseries_sql,
 )
-from pipelines.metrics.goals import funnel_sql, goal_params
+from pipelines.analysis.metrics.goals import funnel_sql, goal_params
 from service.site_goals import Funnel, Goal
 
-QUERIES = Path(__file__).parent / "sql" / "analysis"
-CHECKOUT = Path(__file__).resolve().parents[1]
+QUERIES = Path(__file__).parent / "sql"
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def data_dir() -> Path:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from pipelines.metrics.query import VISITS_SQL
+from pipelines.analysis.metrics.query import VISITS_SQL
 from service.site_goals import Funnel, Goal
 
 GOAL_METRICS: Final = ("visitors", "conversions", "conversion_rate")

@@ -18,9 +18,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import audit
-from pipelines.commit import LakeChange, live_files
-from pipelines.lake import SCHEMA_PARTITION, SCHEMAS
+from pipelines.lake.commit import LakeChange, live_files
+from pipelines.lake.tables import SCHEMA_PARTITION, SCHEMAS
+from pipelines.rights import audit
 from service.ingest.spool import SEGMENT_SUFFIX, iter_segments
 
 TARGET_ROWS = 1_000_000

@@ -23,10 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import json as pa_json
 
-from pipelines.commit import changing, collect_garbage, lake_lock, settle, superseded_files
-from pipelines.compact import compact, record
-from pipelines.erasure import drop_tombstoned, pending_requests, process_pending, tombstones_of
-from pipelines.lake import (
+from pipelines.lake.commit import changing, collect_garbage, lake_lock, settle, superseded_files
+from pipelines.lake.compact import compact, record
+from pipelines.lake.tables import (
     SCHEMAS,
     SPOOL_SCHEMA,
     TABLE_OF_KIND,
@@ -34,7 +33,13 @@ from pipelines.lake import (
     partition_dir,
     write_parquet_atomic,
 )
-from pipelines.retention import apply_retention
+from pipelines.rights.erasure import (
+    drop_tombstoned,
+    pending_requests,
+    process_pending,
+    tombstones_of,
+)
+from pipelines.rights.retention import apply_retention
 from service import metrics
 from service.ingest.spool import claim_abandoned, fsync_dir, ready_segments, spool_dirs
 from service.privacy.keys import KeyStore

@@ -15,7 +15,7 @@ from typing import Final
 
 import orjson
 
-from pipelines.lake import open_views
+from pipelines.lake.tables import open_views
 from service.ingest.spool import iter_segments
 
 WINDOW: Final = dt.timedelta(minutes=30)
