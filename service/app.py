@@ -47,8 +47,8 @@ def create_app(
     """A collector app; in a gunicorn worker it owns that worker's spool segment."""
     settings = settings or Settings.from_env()
     sites = sites if sites is not None else load_sites(settings.sites)
-    keys = KeyStore(settings.keys_dir)
-    tombstones = Tombstones(settings.data_dir / "erasure" / "tombstones")
+    keys = KeyStore(settings.keys_location)
+    tombstones = Tombstones(keys.objects)
     tombstones.refresh()
     ctx = Context(settings=settings, sites=sites, keys=keys, clock=clock, tombstones=tombstones)
     spool = SpoolWriter(

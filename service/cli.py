@@ -15,7 +15,7 @@ from service import logs
 from service.settings import Settings, add_arguments, from_args
 from service.sites import Site, load_sites
 
-COMMON = ("data_dir", "sites", "log_level")
+COMMON = ("data_dir", "lake", "keys", "sites", "log_level")
 # A collector started by `clearcount demo` may take a while to boot on a busy machine,
 # and its drain on stop loads everything it acknowledged.
 DEMO_READY_DEADLINE_S = 120.0
@@ -88,13 +88,12 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     site = _site(settings, args.site)
     if site is None:
         return 2
-    keys = KeyStore(settings.keys_dir)
+    keys = KeyStore(settings.keys_location)
     column, identifier = (
         ("user_key", args.user_id) if args.user_id else ("visitor_key", args.visitor_id)
     )
     key = hmac64(keys.site_secret(site.id), identifier)
     request_erasure(
-        settings.data_dir,
         keys,
         site.id,
         column,
@@ -108,19 +107,22 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
         removed = sum(receipt["rows_removed"].values())
         print(
             f"erasure {receipt['request_id']}: {removed} row(s) removed "
-            f"from {receipt['files_rewritten']} of {receipt['files_searched']} file(s)"
+            f"from {receipt['partitions_rewritten']} partition(s)"
         )
+    if not stats.erasures:
+        print("erasure completed by another collector's loader")
     return 0
 
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.lake.commit import changing, lake_lock, settle
+    from pipelines.lake.commit import vacuum_all
+    from pipelines.lake.tables import ensure_tables
     from pipelines.rights.retention import apply_retention
 
     today = _today(args)
-    with lake_lock(settings.data_dir), changing(settings.data_dir) as change:
-        report = apply_retention(settings.data_dir, load_sites(settings.sites), today, change)
-    settle(settings.data_dir)
+    lake = ensure_tables(settings.data_dir)
+    report = apply_retention(settings.data_dir, lake, load_sites(settings.sites), today)
+    vacuum_all(lake)
     for site, counts in report.items():
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to do"
         print(f"{site}: {summary}")
@@ -128,25 +130,44 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
-    """Merge small Parquet files per partition; returns once the replaced files are gone."""
-    from pipelines.lake.commit import changing, lake_lock, settle
+    """Merge small files per partition in one Delta commit per table; the files replaced
+    are deleted once the readers' grace has passed (now, with a grace of 0)."""
+    from pipelines.lake.commit import vacuum_all
     from pipelines.lake.compact import compact, record
-    from pipelines.lake.tables import ensure_schema_files
+    from pipelines.lake.tables import ensure_tables
 
     if args.site and _site(settings, args.site) is None:
         return 2
-    with lake_lock(settings.data_dir):
-        ensure_schema_files(settings.data_dir / "lake")
-        with changing(settings.data_dir) as change:
-            counts = compact(settings.data_dir, change, args.site)
-    settle(settings.data_dir)
+    lake = ensure_tables(settings.data_dir)
+    counts = compact(lake, args.site)
+    vacuum_all(lake)
     record(settings.data_dir, counts, actor="cli")
     print(
         f"compacted {counts['partitions']} partition(s): {counts['files_merged']} file(s) "
-        f"into {counts['files_written']}, {counts['rows']} row(s) unchanged"
+        f"into {counts['files_written']}, every row unchanged"
         if counts
         else "nothing to compact"
     )
+    return 0
+
+
+def cmd_migrate_lake(settings: Settings, args: argparse.Namespace) -> int:
+    from pipelines.lake.migrate import MigrationError, confirm, migrate, undo
+
+    location = settings.lake_location
+    if location.path is None:
+        print("migrate-lake converts a lake on local disk", file=sys.stderr)
+        return 2
+    try:
+        if args.confirm:
+            print(confirm(location.path))
+        elif args.undo:
+            print(undo(location.path))
+        else:
+            print(migrate(location.path))
+    except MigrationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -156,7 +177,7 @@ def cmd_rotate_salts(settings: Settings, args: argparse.Namespace) -> int:
     from service.privacy.keys import KeyStore, fingerprint
 
     today = _today(args)
-    keys = KeyStore(settings.keys_dir)
+    keys = KeyStore(settings.keys_location)
     salt = keys.daily_salt(today)
     destroyed = keys.destroy_expired_salts(today)
     audit.record(
@@ -318,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--today", help="the date to measure ages from (default: today, UTC)")
     retention.set_defaults(func=cmd_retention)
 
+    migrate = sub.add_parser(
+        "migrate-lake", help="convert a Parquet lake of an earlier version to Delta tables"
+    )
+    add_arguments(migrate, COMMON)
+    step = migrate.add_mutually_exclusive_group()
+    step.add_argument(
+        "--confirm", action="store_true", help="delete what undoing the conversion would need"
+    )
+    step.add_argument("--undo", action="store_true", help="put the Parquet lake back as it was")
+    migrate.set_defaults(func=cmd_migrate_lake)
+
     compact = sub.add_parser("compact", help="merge small Parquet files per partition")
     add_arguments(compact, (*COMMON, "reader_grace_s"))
     compact.add_argument("--site", help="only this site (default: every site)")
@@ -375,8 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = from_args(args)
-    # Lake writers read the grace from the environment, wherever they run.
+    # Lake writers read these from the environment, wherever they run.
     os.environ["CLEARCOUNT_READER_GRACE_S"] = str(settings.reader_grace_s)
+    os.environ["CLEARCOUNT_LAKE"] = settings.lake_location.uri
+    os.environ["CLEARCOUNT_KEYS"] = settings.keys_location.uri
     logs.configure(settings.log_level)
     func: Command = args.func
     return func(settings, args)

@@ -34,8 +34,7 @@ LOADER_STOP_TIMEOUT_S = 60
 def prepare(settings: Settings) -> dict[str, str]:
     """Data directory, views and metrics directory; the children's environment."""
     load_sites(settings.sites)  # fail here, readably, rather than in every worker
-    for sub in ("spool", "lake", "keys"):
-        (settings.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "spool").mkdir(parents=True, exist_ok=True)
     ensure_views(settings.data_dir)
     metrics_dir = settings.data_dir / "run" / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)  # stale files would double-count

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.storage.location import Location
+
 
 def _setting(default: Any, env: str, help: str, *, flag: str | None = None) -> Any:
     return field(default=default, metadata={"env": env, "help": help, "flag": flag})
@@ -26,6 +28,18 @@ class Settings:
 
     data_dir: Path = _setting(
         Path("./data"), "CLEARCOUNT_DATA_DIR", "where the spool, lake, keys and DuckDB file live"
+    )
+    lake: str = _setting(
+        "",
+        "CLEARCOUNT_LAKE",
+        "where the lake's Delta tables live: a directory or s3://bucket/prefix (AWS_* "
+        "variables configure S3); empty means <data-dir>/lake",
+    )
+    keys: str = _setting(
+        "",
+        "CLEARCOUNT_KEYS",
+        "where site secrets, daily salts and the erasure queue live, shared by every "
+        "collector: a directory or s3://bucket/prefix; empty means <data-dir>/keys",
     )
     sites: Path = _setting(
         Path("./sites.toml"), "CLEARCOUNT_SITES", "the sites configuration file (TOML)"
@@ -136,12 +150,12 @@ class Settings:
         return self.data_dir / "spool"
 
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+    def lake_location(self) -> Location:
+        return Location.parse(self.lake, self.data_dir / "lake")
 
     @property
-    def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
+    def keys_location(self) -> Location:
+        return Location.parse(self.keys, self.data_dir / "keys")
 
     @property
     def duckdb_path(self) -> Path:
@@ -202,5 +216,7 @@ def to_env(settings: Settings) -> dict[str, str]:
             value = "1" if value else "0"
         elif isinstance(value, Path):
             value = str(value.resolve())
+        elif f.name in ("lake", "keys") and value:
+            value = getattr(settings, f"{f.name}_location").uri
         out[f.metadata["env"]] = str(value)
     return out

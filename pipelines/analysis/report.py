@@ -342,18 +342,11 @@ def compute(
     if engine == "spark":
         from pipelines.analysis.report_spark import spark_rows
 
-        # Spark lists the live files itself; holding the views open meanwhile tells lake
-        # writers a reader is at work, so no file it listed is deleted under it.
-        holder = open_views(data_dir)
-        try:
-            raw = spark_rows(
-                data_dir,
-                report_params(site, date_from, date_to),
-                queries(site=site),
-                spark_master,
-            )
-        finally:
-            holder.close()
+        # Spark reads the files of the tables' current Delta version; files a later commit
+        # replaces stay for the readers' grace, so none is deleted under it.
+        raw = spark_rows(
+            data_dir, report_params(site, date_from, date_to), queries(site=site), spark_master
+        )
     elif engine == "duckdb":
         raw = duckdb_rows(data_dir, site, date_from, date_to)
     else:

@@ -2,8 +2,12 @@
 
 The queries are the DuckDB ones, transpiled by sqlglot, so both engines
 answer the same questions by construction (a test checks they agree); Spark
-reads the hive-partitioned lake's live files. ``master`` is ``local[2]`` here,
-or a cluster URL where users have one.
+reads the Delta tables' live files, as the Delta log lists them, with no
+Maven download: on a local lake Spark reads those Parquet files itself; on
+an S3 lake (``s3a://`` needs Hadoop's S3 jars from Maven) the driver reads
+the site's partitions of the period through delta-rs and hands them to
+Spark as Arrow. ``master`` is ``local[2]`` here, or a cluster URL where
+users have one.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlglot
+from pyarrow import dataset as ds
 
-from pipelines.lake.commit import live_files
+from pipelines.lake.tables import Lake
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
 
@@ -42,12 +47,21 @@ def spark_rows(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        lake = data_dir / "lake"
+        lake = Lake.of(data_dir)
         for table in ("events", "quarantine", "denied_counts"):
-            # The files the DuckDB views show: none that a change is swapping in or out.
-            files = [str(p) for p in live_files(lake, table)]
-            frame = spark.read.option("basePath", str(lake / table)).parquet(*files)
-            frame.where("site <> '_schema'").createOrReplaceTempView(table)
+            delta = lake.table(table)
+            # The files of the table's current version, as every Delta reader sees it.
+            files = delta.file_uris()
+            if files and not lake.location.is_s3:
+                frame = spark.read.option("basePath", lake.uri(table)).parquet(*files)
+            else:
+                rows = delta.to_pyarrow_dataset().to_table(
+                    filter=(ds.field("site") == args["site"])
+                    & (ds.field("date") >= args["scan_from"])
+                    & (ds.field("date") <= args["scan_to"])
+                )
+                frame = spark.createDataFrame(rows)
+            frame.createOrReplaceTempView(table)
         out: dict[str, RawTable] = {}
         for name, duckdb_sql in queries.items():
             frame = spark.sql(

@@ -130,8 +130,8 @@ def parse_filters(text: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _run(lake: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    con = open_views(lake.parent)
+def _run(data_dir: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    con = open_views(data_dir)
     try:
         return fetch_rows(con, sql, values)
     finally:
@@ -180,15 +180,15 @@ def change(name: str, value: float | None, previous: float | None) -> float | No
     return round(100.0 * (value - previous) / previous, 1) if previous else None
 
 
-def aggregate(lake: Path, query: Query) -> dict[str, Any]:
+def aggregate(data_dir: Path, query: Query) -> dict[str, Any]:
     """Each metric over the period; with ``compare``, each as ``{"value", "previous",
     "change"}`` beside the period of the same length before it."""
     names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
     sql = aggregate_sql(names, query.filters)
-    current = suppress(_run(lake, sql, _values(query))[0], query.site.k)
+    current = suppress(_run(data_dir, sql, _values(query))[0], query.site.k)
     if not query.compare:
         return current
-    before = suppress(_run(lake, sql, _values(query.previous()))[0], query.site.k)
+    before = suppress(_run(data_dir, sql, _values(query.previous()))[0], query.site.k)
     out: dict[str, Any] = {
         name: {
             "value": current[name],
@@ -203,17 +203,19 @@ def aggregate(lake: Path, query: Query) -> dict[str, Any]:
     return out
 
 
-def timeseries(lake: Path, query: Query) -> list[dict[str, Any]]:
+def timeseries(data_dir: Path, query: Query) -> list[dict[str, Any]]:
     names = _chosen(query, DEFAULT_TIMESERIES, tuple(METRICS))
     sql = timeseries_sql(names, query.filters)
-    rows = [suppress(r, query.site.k) for r in _run(lake, sql, _values(query))]
+    rows = [suppress(r, query.site.k) for r in _run(data_dir, sql, _values(query))]
     for r in rows:
         r["partial"] = r["date"] == query.partial_day
         r["date"] = r["date"].isoformat()
     return rows
 
 
-def breakdown(lake: Path, query: Query, prop: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+def breakdown(
+    data_dir: Path, query: Query, prop: str, limit: int
+) -> tuple[list[dict[str, Any]], int]:
     """Rows per property value, and how many values were withheld (left out entirely:
     a rare value can identify on its own)."""
     if prop not in PROPERTIES:
@@ -221,7 +223,7 @@ def breakdown(lake: Path, query: Query, prop: str, limit: int) -> tuple[list[dic
     allowed = breakdown_metrics(prop)
     names = _chosen(query, allowed, allowed)
     sql = breakdown_sql(prop, names, query.filters)
-    rows = _run(lake, sql, _values(query))
+    rows = _run(data_dir, sql, _values(query))
     k = query.site.k
     counts = [n for n in names if METRICS[n].count]
     shown = [r for r in rows if all(r[c] is not None and r[c] >= k for c in counts)]
@@ -251,7 +253,7 @@ def _withhold(row: dict[str, Any], counts: tuple[str, ...], k: int, also: tuple[
         row["suppressed"] = [*counts, *also]
 
 
-def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def goals(data_dir: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The site's goals (visitors, conversions, conversion rate) and funnels (per step:
     visits, visitors, drop-off, conversion rate), k-suppressed: a goal below k is withheld
     whole, and so is a funnel step and every step after it (a funnel only narrows)."""
@@ -261,7 +263,7 @@ def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str
     if query.filters:
         raise StatsError("goals take no filters")
     values = {**params(site.id, query.date_from, query.date_to), **goal_params(site.goals)}
-    rows = _run(lake, goals_sql(site.goals), values)
+    rows = _run(data_dir, goals_sql(site.goals), values)
     out = []
     for row, goal in zip(rows, site.goals, strict=True):
         entry = {**row, "goal": goal.name, "page": goal.page, "event": goal.event}
@@ -269,7 +271,7 @@ def goals(lake: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict[str
         out.append(entry)
     funnels = []
     for funnel in site.funnels:
-        steps = _run(lake, funnel_sql(funnel, site.goals), values)
+        steps = _run(data_dir, funnel_sql(funnel, site.goals), values)
         for step, name in zip(steps, funnel.steps, strict=True):
             step["goal"] = name
             _withhold(step, ("visits", "visitors"), site.k, ("drop_off", "conversion_rate"))

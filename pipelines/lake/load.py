@@ -1,52 +1,76 @@
-"""The loader: closed spool segments → Parquet files in the lake, exactly once.
+"""The loader: closed spool segments → the lake's Delta tables, exactly once.
 
-Each (segment, table, site, date) becomes one file with a name derived from
-the segment, written atomically; only then is the segment deleted. A crash
-between the two leaves the segment in ready/, and loading it again writes
-the files still missing (a file exists whole or not at all): nothing lost,
-nothing twice, and no file changes under a reader.
+Every collector runs its own loader against the shared lake. A round numbers
+the segments it found (the number is written into the segment's name before
+anything is committed, from a counter kept beside the spool), then commits
+each table's new rows in one Delta transaction that carries the collector's
+id and the highest segment number it holds (a Delta ``txn`` action). Only
+then are the segments deleted. After a crash at any point, the next round
+finds the same numbered segments and, per table, skips every segment whose
+number the table's transaction version already covers: nothing lost,
+nothing twice, whichever collectors commit meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
+import os
+import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import CommitProperties, Transaction, write_deltalake
 from pyarrow import json as pa_json
 
-from pipelines.lake.commit import changing, collect_garbage, lake_lock, settle, superseded_files
+from pipelines.lake.commit import retrying, vacuum_all
 from pipelines.lake.compact import compact, record
 from pipelines.lake.tables import (
-    SCHEMAS,
+    PARTITION_BY,
     SPOOL_SCHEMA,
     TABLE_OF_KIND,
-    ensure_schema_files,
-    partition_dir,
-    write_parquet_atomic,
+    TABLE_SCHEMAS,
+    WRITER,
+    Lake,
 )
 from pipelines.rights.erasure import (
     drop_tombstoned,
+    erase_from_failed_lines,
     pending_requests,
     process_pending,
-    tombstones_of,
 )
 from pipelines.rights.retention import apply_retention
 from service import metrics
-from service.ingest.spool import claim_abandoned, fsync_dir, ready_segments, spool_dirs
-from service.privacy.keys import KeyStore
+from service.ingest.spool import (
+    claim_abandoned,
+    fsync_dir,
+    ready_segments,
+    spool_dirs,
+    write_durably,
+)
+from service.privacy.keys import KeyStore, keys_location
 from service.privacy.tombstones import Tombstones
+from service.settings import Settings
 from service.sites import load_sites
 
 log = logging.getLogger("clearcount.loader")
+
+# A round commits at most this many segments, to bound the memory one commit needs.
+SEGMENTS_PER_COMMIT = 256
+NUMBERED = "n"
+# How often a following loader deletes files replaced longer than the readers' grace ago.
+VACUUM_EVERY_S = 30.0  # numbered segments are named n<12-digit number>-<original name>
 
 
 @dataclass
@@ -108,8 +132,8 @@ def parse_segment(data: bytes) -> tuple[pa.Table, list[bytes]]:
     return pa.Table.from_pylist(records, schema=SPOOL_SCHEMA), bad
 
 
-def partitions(records: pa.Table) -> Iterator[tuple[str, str, str, pa.Table]]:
-    """(table, site, date, rows) for each lake partition the records belong to.
+def table_rows(records: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """(table, rows with the table's schema) for each table the records feed.
 
     Denied events arrive one record each and leave as one count per site, day,
     type and reason: the lake never holds them one by one.
@@ -121,25 +145,17 @@ def partitions(records: pa.Table) -> Iterator[tuple[str, str, str, pa.Table]]:
         if table_name == "denied_counts":
             counts = rows.group_by(["site", "date", "type", "reason"]).aggregate([("k", "count")])
             rows = counts.rename_columns(["site", "date", "type", "reason", "count"])
+            rows = rows.set_column(1, "date", pc.cast(rows["date"], pa.date32()))
         else:
             received = pc.cast(rows["received_at"], pa.timestamp("ms", tz="UTC"))
             rows = rows.set_column(
                 rows.schema.get_field_index("received_at"), "received_at", received
             )
             # The spool's "date" field belongs to denied counts; events take theirs from the time.
-            rows = rows.drop_columns(["date"]).append_column(
-                "date", pc.strftime(received, format="%Y-%m-%d")
-            )
-        schema = SCHEMAS[table_name]
-        keys = (
-            rows.group_by(["site", "date"])
-            .aggregate([])
-            .sort_by([("site", "ascending"), ("date", "ascending")])
-        )
-        for site, date in zip(keys["site"].to_pylist(), keys["date"].to_pylist(), strict=True):
-            mask = pc.and_(pc.equal(rows["site"], site), pc.equal(rows["date"], date))
-            part = rows.filter(mask).select(schema.names).cast(schema)
-            yield table_name, site, date, part
+            day = pc.cast(pc.cast(received, pa.timestamp("ms")), pa.date32())
+            rows = rows.drop_columns(["date"]).append_column("date", day)
+        schema = TABLE_SCHEMAS[table_name]
+        yield table_name, rows.select(schema.names).cast(schema)
 
 
 def _quarantine_segment(segment: Path, failed_dir: Path, bad: list[bytes]) -> None:
@@ -152,57 +168,178 @@ def _quarantine_segment(segment: Path, failed_dir: Path, bad: list[bytes]) -> No
     )
 
 
-def load_segment(
-    segment: Path, lake: Path, failed_dir: Path, erased: tuple[KeyStore, Tombstones] | None = None
+# ---- numbering -----------------------------------------------------------------------------
+
+
+def collector_id(data_dir: Path) -> str:
+    """This collector's name in the lake's transaction log: random, made once per data
+    directory, so a restarted collector recognises its own commits."""
+    path = data_dir / "collector.id"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".collector.id.{secrets.token_hex(4)}")
+    tmp.write_text(f"clearcount-{secrets.token_hex(8)}\n", encoding="utf-8")
+    try:
+        os.link(tmp, path)  # the first of two racing processes wins
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text(encoding="utf-8").strip()
+
+
+def segment_number(segment: Path) -> int | None:
+    name = segment.name
+    if name.startswith(NUMBERED) and name[1:13].isdigit() and name[13:14] == "-":
+        return int(name[1:13])
+    return None
+
+
+def number_segments(spool_dir: Path, segments: list[Path]) -> list[tuple[int, Path]]:
+    """(number, segment) for each segment, numbering the new ones after every number
+    given before. The counter is durable before any name uses its value."""
+    counter = spool_dir / "loader.seq"
+    last = int(counter.read_text() or 0) if counter.exists() else 0
+    numbered, new = [], []
+    for segment in segments:
+        number = segment_number(segment)
+        if number is None:
+            new.append(segment)
+        else:
+            numbered.append((number, segment))
+            last = max(last, number)
+    if new:
+        write_durably(counter, str(last + len(new)).encode())
+        for segment in new:
+            last += 1
+            target = segment.with_name(f"{NUMBERED}{last:012d}-{segment.name}")
+            os.rename(segment, target)
+            numbered.append((last, target))
+        fsync_dir(new[0].parent)
+    return sorted(numbered)
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def _append(lake: Lake, table: str, rows: pa.Table, app_id: str, version: int) -> None:
+    write_deltalake(
+        lake.uri(table),
+        rows,
+        mode="append",
+        partition_by=PARTITION_BY,
+        storage_options=lake.options,
+        writer_properties=WRITER,
+        commit_properties=CommitProperties(
+            app_transactions=[Transaction(app_id=app_id, version=version)]
+        ),
+    )
+
+
+def commit_segments(
+    data_dir: Path,
+    lake: Lake,
+    segments: list[tuple[int, Path]],
+    keys: KeyStore | None = None,
+    tombstones: Tombstones | None = None,
 ) -> LoadStats:
-    stats = LoadStats(segments=1)
-    records, bad = parse_segment(segment.read_bytes())
-    if erased is not None:
-        records, stats.erased = drop_tombstoned(records, *erased)
-    for table, site, date, rows in partitions(records):
-        path = partition_dir(lake, table, site, date) / f"part-{segment.stem}.parquet"
-        if not path.exists():  # else written whole before a crash: never rewrite a file in place
-            write_parquet_atomic(rows, path)
+    """Commit the numbered segments' rows, each table once, skipping what a table already
+    holds; the segments stay until ``load_segments`` deletes them."""
+    stats = LoadStats(segments=len(segments))
+    if not segments:
+        return stats
+    app_id = collector_id(data_dir)
+    _, _, failed_dir = spool_dirs(data_dir / "spool")
+    parsed: list[tuple[int, dict[str, pa.Table]]] = []
+    for number, segment in segments:
+        records, bad = parse_segment(segment.read_bytes())
+        if keys is not None and tombstones is not None:
+            records, erased = drop_tombstoned(records, keys, tombstones)
+            stats.erased += erased
+        parsed.append((number, dict(table_rows(records))))
+        if bad:
+            _quarantine_segment(segment, failed_dir, bad)
+            stats.bad_lines += len(bad)
+            log.error(
+                "segment had unreadable lines", extra={"segment": segment.name, "lines": len(bad)}
+            )
+    top = segments[-1][0]
+    for table in TABLE_SCHEMAS:
+        # The table's own record of what this collector committed, read fresh: after a
+        # crash some tables may hold a round's rows and others not.
+        done = lake.table(table).transaction_version(app_id) or 0
+        parts = [rows[table] for number, rows in parsed if number > done and table in rows]
+        if not parts:
+            continue
+        rows = pa.concat_tables(parts)
+        retrying(partial(_append, lake, table, rows, app_id, top), f"load {table}")
         stats.rows[table] += rows.num_rows
-    if bad:
-        _quarantine_segment(segment, failed_dir, bad)
-        stats.bad_lines = len(bad)
-        log.error(
-            "segment had unreadable lines", extra={"segment": segment.name, "lines": len(bad)}
-        )
-    segment.unlink()
-    fsync_dir(segment.parent)
+        metrics.ROWS_LOADED.labels(table).inc(rows.num_rows)
     return stats
+
+
+def load_segments(
+    data_dir: Path,
+    lake: Lake,
+    segments: list[tuple[int, Path]],
+    keys: KeyStore | None = None,
+    tombstones: Tombstones | None = None,
+) -> LoadStats:
+    """Commit the numbered segments, then delete them: a crash in between leaves them for
+    the next round, whose commits skip what the tables already hold."""
+    stats = commit_segments(data_dir, lake, segments, keys, tombstones)
+    for _, segment in segments:
+        segment.unlink()
+    if segments:
+        fsync_dir(segments[0][1].parent)
+    return stats
+
+
+@contextlib.contextmanager
+def loader_lock(data_dir: Path) -> Iterator[None]:
+    """One loader per collector: ``clearcount serve``'s and a one-shot command's take turns
+    on the local spool. Collectors sharing a lake need no lock: Delta orders them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / ".loader.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def load_once(data_dir: Path, *, wait: bool = True) -> LoadStats:
     """Drain every closed (or abandoned) segment into the lake, and carry erasures on.
 
-    With ``wait`` (one-shot commands) it returns once erasures are complete,
-    replaced files deleted; ``follow`` does not wait, and completes them on
-    later rounds.
+    With ``wait`` (one-shot commands) it returns once every erasure is complete,
+    which takes the readers' grace; ``follow`` does not wait, and completes
+    them on later rounds.
     """
-    spool_dir, lake = data_dir / "spool", data_dir / "lake"
+    spool_dir = data_dir / "spool"
     total = LoadStats()
-    keys, tombstones = KeyStore(data_dir / "keys"), tombstones_of(data_dir)
-    with lake_lock(data_dir):
-        ensure_schema_files(lake)
+    settings = Settings.from_env()
+    lake = Lake.of(data_dir)
+    keys = KeyStore(keys_location(data_dir))
+    tombstones = Tombstones(keys.objects)
+    with loader_lock(data_dir):
         tombstones.purge_expired(dt.datetime.now(dt.UTC).date())
         tombstones.refresh()
         claim_abandoned(spool_dir)
         _, _, failed_dir = spool_dirs(spool_dir)
-        for segment in ready_segments(spool_dir):
-            stats = load_segment(segment, lake, failed_dir, (keys, tombstones))
-            total.add(stats)
-            for table, n in stats.rows.items():
-                metrics.ROWS_LOADED.labels(table).inc(n)
+        erase_from_failed_lines(failed_dir, keys, tombstones)
+        ready = ready_segments(spool_dir)
+        while ready:
+            batch = number_segments(spool_dir, ready)[:SEGMENTS_PER_COMMIT]
+            total.add(load_segments(data_dir, lake, batch, keys, tombstones))
+            ready = ready_segments(spool_dir)
         # Erasures last: everything spooled before the request is in the lake by now.
-        total.erasures = process_pending(data_dir)
-        collect_garbage(data_dir)
-    if wait and (pending_requests(data_dir) or superseded_files(lake)):
-        settle(data_dir)
-        with lake_lock(data_dir):
-            total.erasures += process_pending(data_dir)
+        total.erasures = process_pending(data_dir, lake, keys)
+    if wait:
+        while pending_requests(keys.objects):
+            threading.Event().wait(min(1.0, max(settings.reader_grace_s / 4, 0.1)))
+            with loader_lock(data_dir):
+                total.erasures += process_pending(data_dir, lake, keys)
     if total.segments:
         log.info(
             "loaded",
@@ -217,18 +354,16 @@ def load_once(data_dir: Path, *, wait: bool = True) -> LoadStats:
 
 def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
     """Retention, compaction and salt rotation once per UTC day; a marker file records
-    the day done. Replaced files are deleted by later rounds, as readers allow."""
+    the day done. Replaced files are deleted by later rounds, once the readers' grace allows."""
     marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
     if marker.exists():
         return False
-    KeyStore(data_dir / "keys").daily_salt(today)  # creating today's salt destroys expired ones
-    with lake_lock(data_dir):
-        with changing(data_dir) as change:
-            apply_retention(data_dir, load_sites(sites_path), today, change)
-        with changing(data_dir) as change:
-            compacted = compact(data_dir, change)
-        if compacted:
-            record(data_dir, compacted, actor="loader")
+    KeyStore(keys_location(data_dir)).daily_salt(today)  # destroys expired salts
+    lake = Lake.of(data_dir)
+    apply_retention(data_dir, lake, load_sites(sites_path), today)
+    compacted = compact(lake)
+    if compacted:
+        record(data_dir, compacted, actor="loader")
     marker.parent.mkdir(parents=True, exist_ok=True)
     for old in marker.parent.glob("maintenance-*"):
         old.unlink()
@@ -241,15 +376,19 @@ def follow(
 ) -> None:
     """Load until ``stop`` is set, then drain once more: a graceful shutdown loses nothing.
 
-    With ``sites_path`` (as ``clearcount serve`` runs it) retention and salt
-    rotation run once a day too.
+    With ``sites_path`` (as ``clearcount serve`` runs it) retention, compaction and
+    salt rotation run once a day too, and replaced files are vacuumed as the grace allows.
     """
+    vacuumed = 0.0
     while not stop.is_set():
         try:
             load_once(data_dir, wait=False)
             if sites_path is not None:
                 daily_maintenance(data_dir, sites_path, dt.datetime.now(dt.UTC).date())
-        except OSError:
+                if time.monotonic() - vacuumed > VACUUM_EVERY_S:
+                    vacuum_all(Lake.of(data_dir))
+                    vacuumed = time.monotonic()
+        except Exception:  # storage errors on disk or S3; the spool keeps everything
             log.exception("load failed; retrying")
         stop.wait(interval_s)
     load_once(data_dir, wait=False)

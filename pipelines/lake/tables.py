@@ -1,31 +1,40 @@
-"""The lake's layout and schemas, and the DuckDB views analysts open.
+"""The lake's Delta tables, their schemas, and the DuckDB views analysts open.
 
-Files are immutable and hive-partitioned ``<table>/site=<id>/date=<YYYY-MM-DD>/``;
-the partition columns live in the path only. Each table also holds one
-zero-row schema file under ``site=_schema``, so the views can be created (and
-keep their column types) before the first event arrives.
+Each kind of record is one Delta table (``events``, ``quarantine``,
+``denied_counts``, ``consent_log``) partitioned by ``site`` and ``date``, at
+the lake location: a local directory or ``s3://bucket/prefix``
+(``--lake`` / ``CLEARCOUNT_LAKE``). The Delta log is the only record of
+which files are live, so Spark, Trino, Polars and DuckDB read the tables as
+they are, and every change (load, compaction, retention, erasure) is one
+Delta commit that readers see whole or not at all.
+
+File statistics are kept for the columns queries skip by (time, type), never
+for a pseudonym: min/max values in the log would outlive an erasure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+from deltalake import DeltaTable, WriterProperties
+from deltalake.exceptions import TableNotFoundError
 
-from pipelines.lake.commit import ensure_hidden_lists, hidden_path
-from service.ingest.spool import fsync_dir, fsync_path
+from service.settings import Settings
+from service.storage.location import Location, storage_options
 
 log = logging.getLogger("clearcount.lake")
 
-SQL_DIR = Path(__file__).parent
-SCHEMA_PARTITION = ("_schema", "1970-01-01")
+VIEWS_SQL = Path(__file__).parent / "views.sql"
+PARTITION_BY = ["site", "date"]
+WRITER = WriterProperties(compression="ZSTD")
+PARTITION_FIELDS = [("site", pa.string()), ("date", pa.date32())]
 
 TARGET = pa.struct(
     [
@@ -40,7 +49,7 @@ TARGET = pa.struct(
 EVENT_FIELDS = [
     ("event_id", pa.string()),
     ("type", pa.string()),
-    ("received_at", pa.timestamp("ms", tz="UTC")),
+    ("received_at", pa.timestamp("us", tz="UTC")),
     ("url", pa.string()),
     ("path", pa.string()),
     ("referrer", pa.string()),
@@ -68,6 +77,7 @@ EVENT_FIELDS = [
     ("policy_version", pa.string()),
 ]
 
+# Columns only, as the Parquet files hold them; the tables add the partition columns.
 SCHEMAS: dict[str, pa.Schema] = {
     "events": pa.schema(EVENT_FIELDS),
     "quarantine": pa.schema([*EVENT_FIELDS, ("drop_reason", pa.string())]),
@@ -76,7 +86,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "consent_log": pa.schema(
         [
-            ("received_at", pa.timestamp("ms", tz="UTC")),
+            ("received_at", pa.timestamp("us", tz="UTC")),
             ("visitor_key", pa.int64()),
             ("previous", pa.string()),
             ("consent", pa.string()),
@@ -84,6 +94,17 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("source", pa.string()),
         ]
     ),
+}
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    name: pa.schema([*schema, *PARTITION_FIELDS]) for name, schema in SCHEMAS.items()
+}
+
+# Statistics only where they help skip files, and never for a pseudonym.
+STATS_COLUMNS = {
+    "events": "received_at,type",
+    "quarantine": "received_at,drop_reason",
+    "denied_counts": "type",
+    "consent_log": "received_at",
 }
 
 # Spool record kind → lake table.
@@ -103,64 +124,152 @@ SPOOL_SCHEMA = pa.schema(
 )
 
 
-def partition_dir(lake: Path, table: str, site: str, date: str) -> Path:
-    return lake / table / f"site={site}" / f"date={date}"
+def table_config(table: str) -> dict[str, str]:
+    return {
+        "delta.dataSkippingStatsColumns": STATS_COLUMNS[table],
+        # A checkpoint every 50 commits keeps a busy table's log quick to read.
+        "delta.checkpointInterval": "50",
+    }
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write beside the target, fsync, then rename: readers see all of it or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        fsync_path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    fsync_dir(path.parent)
+def lake_location(data_dir: Path) -> Location:
+    """``--lake`` / ``CLEARCOUNT_LAKE``, or ``<data-dir>/lake``."""
+    return Location.parse(Settings.from_env().lake, data_dir / "lake")
 
 
-def ensure_schema_files(lake: Path) -> None:
-    """Each table's zero-row schema file and (empty) hidden list, which the views need."""
-    for table, schema in SCHEMAS.items():
-        path = partition_dir(lake, table, *SCHEMA_PARTITION) / "schema.parquet"
-        if not path.exists():
-            write_parquet_atomic(schema.empty_table(), path)
-    ensure_hidden_lists(lake, SCHEMAS)
+class Lake:
+    """The lake's tables at one location; opens (and on first use creates) each table."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self.options = storage_options(location)
+
+    @classmethod
+    def of(cls, data_dir: Path) -> Lake:
+        return cls(lake_location(data_dir))
+
+    def uri(self, table: str) -> str:
+        return self.location.child(table).uri
+
+    def table(self, name: str) -> DeltaTable:
+        """The table's latest version, created with its schema, partitions and settings when
+        it does not exist yet. Collectors starting together race to create it; the loser
+        finds the winner's table."""
+        uri = self.uri(name)
+        for attempt in range(5):
+            with contextlib.suppress(TableNotFoundError):
+                return DeltaTable(uri, storage_options=self.options)
+            try:
+                return DeltaTable.create(
+                    uri,
+                    schema=TABLE_SCHEMAS[name],
+                    partition_by=PARTITION_BY,
+                    mode="ignore",
+                    configuration=table_config(name),
+                    storage_options=self.options,
+                )
+            except Exception:  # another writer created version 0 between the two calls
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def ensure_tables(self) -> None:
+        for name in TABLE_SCHEMAS:
+            self.table(name)
 
 
-def table_glob(lake: Path, table: str) -> str:
-    return str(lake.resolve() / table / "*" / "*" / "*.parquet")
+def ensure_tables(data_dir: Path) -> Lake:
+    lake = Lake.of(data_dir)
+    lake.ensure_tables()
+    return lake
+
+
+# ---- DuckDB views -------------------------------------------------------------------------
+
+EXTENSIONS = ("delta", "httpfs")
+
+
+def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Install DuckDB's Delta and S3 readers from their PyPI packages (no download).
+
+    ``INSTALL`` of a local file copies it into DuckDB's extension directory, so
+    any DuckDB of the same version autoloads it when a view calls ``delta_scan``:
+    analysts open ``clearcount.duckdb`` with a plain ``duckdb.connect``.
+    """
+    installed = {
+        name
+        for name, is_installed in con.execute(
+            "SELECT extension_name, installed FROM duckdb_extensions()"
+        ).fetchall()
+        if is_installed
+    }
+    for name in EXTENSIONS:
+        if name in installed:
+            continue
+        package = importlib.import_module(f"duckdb_extension_{name}")
+        root = Path(package.__file__ or "").parent / "extensions"
+        (binary,) = root.glob(f"v{duckdb.__version__}/{name}.duckdb_extension")
+        con.execute(f"INSTALL '{binary}'")
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view_sql(lake: Path) -> str:
-    """The views' DDL. DuckDB binds no parameters in DDL, so paths are quoted literals."""
-    sql = (SQL_DIR / "views.sql").read_text(encoding="utf-8")
-    for table in SCHEMAS:
-        sql = sql.replace(f"{{{table}_glob}}", _quote(table_glob(lake, table)))
-        sql = sql.replace(f"{{{table}_hidden}}", _quote(str(hidden_path(lake.resolve(), table))))
+def view_sql(lake: Lake) -> str:
+    """The views' DDL. DuckDB binds no parameters in DDL, so locations are quoted literals."""
+    sql = VIEWS_SQL.read_text(encoding="utf-8")
+    for table in TABLE_SCHEMAS:
+        sql = sql.replace(f"{{{table}}}", _quote(lake.uri(table)))
     return sql
+
+
+def s3_secret_sql(location: Location) -> str | None:
+    """A session secret giving DuckDB the ``AWS_*`` settings delta-rs uses, for an S3 lake.
+
+    DuckDB keeps no credentials in the database file, so every connection to an
+    S3 lake creates this (``open_views`` does; the README shows it for analysts).
+    """
+    if not location.is_s3:
+        return None
+    options = storage_options(location)
+    parts = ["TYPE s3", f"REGION {_quote(options['AWS_REGION'])}"]
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        parts += [f"KEY_ID {_quote(key)}", f"SECRET {_quote(secret)}"]
+        if token := os.environ.get("AWS_SESSION_TOKEN"):
+            parts.append(f"SESSION_TOKEN {_quote(token)}")
+    if endpoint := options.get("AWS_ENDPOINT_URL"):
+        host = endpoint.split("://", 1)[-1].rstrip("/")
+        parts += [f"ENDPOINT {_quote(host)}", "URL_STYLE 'path'"]
+        parts.append(f"USE_SSL {str(endpoint.startswith('https://')).lower()}")
+    return f"CREATE OR REPLACE SECRET clearcount_lake ({', '.join(parts)})"
+
+
+def connect_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> duckdb.DuckDBPyConnection:
+    secret = s3_secret_sql(lake.location)
+    if secret is not None:
+        con.execute(secret)
+    return con
 
 
 def ensure_views(data_dir: Path) -> bool:
     """Create or refresh the views in ``clearcount.duckdb``; False when a reader holds it.
 
-    Views resolve their file lists at query time, so they never need refreshing
-    as files come and go; only a moved data directory does.
+    Views read each table's current Delta snapshot at query time, so they never
+    need refreshing as data arrives; only a moved lake does.
     """
-    lake = data_dir / "lake"
-    ensure_schema_files(lake)
+    lake = ensure_tables(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(data_dir / "clearcount.duckdb"))
     except duckdb.IOException:
         log.info("views not refreshed: the DuckDB file is open elsewhere")
         return False
     try:
+        install_extensions(con)
+        connect_views(con, lake)
         con.execute(view_sql(lake))
     finally:
         con.close()
@@ -168,18 +277,15 @@ def ensure_views(data_dir: Path) -> bool:
 
 
 def open_views(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the views: how every reader, ours included, sees the lake.
-
-    Holding ``clearcount.duckdb`` open is what tells lake writers that a reader
-    may be mid-query (pipelines/lake/commit.py).
-    """
+    """A read-only connection to the views: how every reader, ours included, sees the lake."""
     path = str(data_dir / "clearcount.duckdb")
+    lake = Lake.of(data_dir)
     for _ in range(40):
         try:
-            return duckdb.connect(path, read_only=True)
+            return connect_views(duckdb.connect(path, read_only=True), lake)
         except duckdb.IOException as exc:
             # ensure_views holds the file for writing for a few milliseconds at start-up.
             if "lock" not in str(exc):
                 raise
             time.sleep(0.05)
-    return duckdb.connect(path, read_only=True)
+    return connect_views(duckdb.connect(path, read_only=True), lake)

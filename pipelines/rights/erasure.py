@@ -1,21 +1,26 @@
 """Erasure: remove every row of one pseudonym from the lake and from what is still spooled.
 
-A request is made durable first (``pending/``), together with a tombstone
-that makes the collector and the loader drop the pseudonym's later events.
-Processing then rewrites each affected partition without the pseudonym's
-rows, as new files that replace the old ones in one commit (readers see the
-old files or the new ones, never both or neither: pipelines/lake/commit.py). Once
-the replaced files are deleted it writes a receipt that holds no identifier
-and deletes the request: from then on no byte under the data directory holds
-the pseudonym.
+A request is made durable first, in the erasure queue of the shared keys
+location (``--keys``), together with a tombstone that makes every collector
+and every loader drop the pseudonym's later events. Every loader carries the
+queue forward: it rewrites the partitions holding the pseudonym without its
+rows (one Delta commit per table, whose predicate names only the site and
+the days), again whenever a loader that had not yet seen the tombstone
+committed more of them. Each table's partitions are rewritten in one commit,
+so readers see all of the visitor's rows in it or none. Once nothing was found for the readers' grace, the
+replaced files are vacuumed, a receipt that holds no identifier is written,
+and the request is deleted: from then on no byte of the lake (data files,
+Delta log, checkpoints, statistics: the tables keep no statistics of
+pseudonyms) nor of the keys location holds the pseudonym.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +28,16 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
+from deltalake import write_deltalake
 
-from pipelines.lake.commit import LakeChange, changing, superseded_files
-from pipelines.lake.compact import num_rows, partitions, rewrite, small_files
+from pipelines.lake.commit import partition_predicate, reader_grace, retrying, vacuum
+from pipelines.lake.tables import TABLE_SCHEMAS, WRITER, Lake
 from pipelines.rights import audit
-from service.ingest.spool import fsync_dir, write_durably
+from service.ingest.spool import write_durably
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones, tombstone_name
+from service.storage.objects import Objects
 
 ERASABLE = {  # table → pseudonym columns it holds
     "events": ("visitor_key", "user_key"),
@@ -38,14 +45,8 @@ ERASABLE = {  # table → pseudonym columns it holds
     "consent_log": ("visitor_key",),
 }
 COLUMNS = ("visitor_key", "user_key")
-
-
-def erasure_dir(data_dir: Path) -> Path:
-    return data_dir / "erasure"
-
-
-def tombstones_of(data_dir: Path) -> Tombstones:
-    return Tombstones(erasure_dir(data_dir) / "tombstones")
+PENDING = "erasure/pending"
+RECEIPTS = "erasure/receipts"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ class ErasureRequest:
 
 
 def request_erasure(
-    data_dir: Path,
     keys: KeyStore,
     site: str,
     column: str,
@@ -67,7 +67,8 @@ def request_erasure(
     block_days: int,
     now: dt.datetime,
 ) -> ErasureRequest:
-    """Durable before it returns: the request file is fsynced, and so is its tombstone."""
+    """Durable in the shared keys location before it returns: the tombstone first, then the
+    request (an fsynced file, or an S3 object)."""
     if column not in COLUMNS:
         raise ValueError(f"cannot erase by {column}")
     request = ErasureRequest(
@@ -77,150 +78,177 @@ def request_erasure(
         key=key,
         requested_at=now.isoformat(timespec="seconds"),
     )
-    tombstones_of(data_dir).add(
+    Tombstones(keys.objects).add(
         tombstone_name(keys.site_secret(site), column, key),
         now.date() + dt.timedelta(days=block_days),
     )
-    pending = erasure_dir(data_dir) / "pending"
-    pending.mkdir(parents=True, exist_ok=True)
-    write_durably(pending / f"{request.id}.json", orjson.dumps(request.__dict__))
-    fsync_dir(tombstones_of(data_dir).dir)
+    keys.objects.put(f"{PENDING}/{request.id}.json", orjson.dumps(request.__dict__))
     return request
 
 
-def pending_requests(data_dir: Path) -> list[tuple[Path, ErasureRequest]]:
-    pending = erasure_dir(data_dir) / "pending"
+def pending_requests(objects: Objects) -> list[ErasureRequest]:
     out = []
-    with contextlib.suppress(FileNotFoundError):
-        for path in sorted(pending.glob("*.json")):
-            out.append((path, ErasureRequest(**orjson.loads(path.read_bytes()))))
+    for name in objects.list(PENDING):
+        if name.endswith(".json") and (data := objects.get(name)) is not None:
+            out.append(ErasureRequest(**orjson.loads(data)))
     return out
 
 
-def _holds(path: Path, column: str, key: int) -> bool:
-    if column not in pq.read_schema(path).names:
-        return False
-    keys = pq.read_table(path, columns=[column])[column]
-    return bool(pc.any(pc.equal(keys, pa.scalar(key, pa.int64()))).as_py())
-
-
-def erase_from_failed_lines(failed_dir: Path, request: ErasureRequest) -> int:
-    """Lines the loader set aside are spool data too: drop the pseudonym's from them."""
-    removed = 0
-    needle = f'"{request.column}":{request.key}'.encode()
-    with contextlib.suppress(FileNotFoundError):
-        for path in sorted(failed_dir.glob("*.seg")):
-            lines = path.read_bytes().split(b"\n")
-            kept = [line for line in lines if needle not in line]
-            if len(kept) != len(lines):
-                removed += len(lines) - len(kept)
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(b"\n".join(kept))
-                os.replace(tmp, path)
-    return removed
-
-
-def process_request(data_dir: Path, change: LakeChange, request: ErasureRequest) -> dict[str, Any]:
-    """Rewrite each partition holding the pseudonym without its rows, merging the
-    partition's small files on the way; what was searched and removed, no identifier."""
-    removed: dict[str, int] = {}
-    files_searched = files_rewritten = 0
-    replaced: list[str] = []
-    lake = data_dir / "lake"
-
-    def keep(rows: pa.Table) -> pa.Table:
-        hit = pc.fill_null(
-            pc.equal(rows[request.column], pa.scalar(request.key, pa.int64())), False
+def _days_holding(lake: Lake, table: str, request: ErasureRequest) -> list[dt.date]:
+    found = (
+        lake.table(table)
+        .to_pyarrow_dataset()
+        .to_table(
+            columns=["date"],
+            filter=(ds.field("site") == request.site) & (ds.field(request.column) == request.key),
         )
-        return rows.filter(pc.invert(hit))
+    )
+    return sorted(set(found["date"].to_pylist()))
 
+
+def _rewrite(lake: Lake, table: str, request: ErasureRequest, days: list[dt.date]) -> int:
+    """The partitions without the pseudonym's rows, in one commit; the rows removed.
+
+    The commit's predicate names only the site and the days, so the log never
+    holds the pseudonym.
+    """
+    day_list = ", ".join(f"'{d.isoformat()}'" for d in days)
+    predicate = f"{partition_predicate(request.site)} AND date IN ({day_list})"
+
+    def change() -> int:
+        current = lake.table(table)
+        rows = current.to_pyarrow_dataset().to_table(
+            filter=(ds.field("site") == request.site) & ds.field("date").isin(days)
+        )
+        key = pa.scalar(request.key, pa.int64())
+        hit = pc.fill_null(pc.equal(rows[request.column], key), False)
+        removed = int(pc.sum(hit).as_py() or 0)
+        if not removed:
+            return 0
+        kept = rows.filter(pc.invert(hit)).select(TABLE_SCHEMAS[table].names)
+        if kept.num_rows:
+            write_deltalake(
+                current,
+                kept.cast(TABLE_SCHEMAS[table]),
+                mode="overwrite",
+                predicate=predicate,
+                writer_properties=WRITER,
+            )
+        else:
+            current.delete(predicate)
+        return removed
+
+    return retrying(change, f"erase from {table}")
+
+
+def _state_name(request: ErasureRequest) -> str:
+    return f"{PENDING}/{request.id}.state"
+
+
+def process_request(lake: Lake, request: ErasureRequest) -> dict[str, Any]:
+    """Rewrite every partition that holds the pseudonym; what was removed, by table."""
+    removed: dict[str, int] = {}
+    partitions = 0
     for table, columns in ERASABLE.items():
         if request.column not in columns:
             continue
-        for _, _, files in partitions(data_dir, table, request.site, include_in_flight=True):
-            files_searched += len(files)
-            affected = [f for f in files if _holds(f, request.column, request.key)]
-            if not affected:
-                continue
-            targets = sorted(set(affected) | set(small_files(files)))
-            before = sum(num_rows(f) for f in targets)
-            removed[table] = removed.get(table, 0) + before - rewrite(change, targets, keep)
-            files_rewritten += len(affected)
-            replaced += [str(f.relative_to(lake)) for f in targets]
-    return {
-        "request_id": request.id,
-        "site": request.site,
-        "pseudonym_column": request.column,
-        "tables_searched": [t for t, c in ERASABLE.items() if request.column in c],
-        "files_searched": files_searched,
-        "files_rewritten": files_rewritten,
-        "rows_removed": removed,
-        "requested_at": request.requested_at,
-        "spool": "events not yet loaded are dropped by the loader while the tombstone lasts",
-        "replaced": replaced,
-    }
+        days = _days_holding(lake, table, request)
+        if days and (n := _rewrite(lake, table, request, days)):
+            removed[table] = removed.get(table, 0) + n
+            partitions += len(days)
+    return {"rows_removed": removed, "partitions_rewritten": partitions}
 
 
-def _result_path(request_path: Path) -> Path:
-    return request_path.with_suffix(".result")
+def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str, Any]]:
+    """Carry every accepted request forward; the receipts of those completed now.
 
-
-def process_pending(data_dir: Path) -> list[dict[str, Any]]:
-    """Carry every accepted request forward; the receipts of those now complete.
-
-    The caller holds the lake lock and has drained the spool. The rewrite is
-    committed at once, so readers stop seeing the rows; a request completes
-    when the files it replaced are deleted too (pipelines/lake/commit.py), on this
-    call or a later one, which only checks for that. What each rewrite removed
-    is kept beside the request, so a restart between commit and completion
-    still reports it.
+    A request completes when a search finds none of its rows and the readers'
+    grace has passed since it was accepted and since its last rewrite: loaders
+    that had not seen its tombstone have committed by then, and the files the
+    rewrites replaced may be vacuumed. Any collector's loader may complete it;
+    the receipt is created once, by whichever gets there first.
     """
-    requests = pending_requests(data_dir)
-    if not requests:
-        return []
-    results: list[tuple[Path, ErasureRequest, dict[str, Any]]] = []
-    for path, request in requests:
-        stored = _result_path(path)
-        previous = orjson.loads(stored.read_bytes()) if stored.exists() else None
-        if previous is None or not previous["committed"]:
-            with changing(data_dir) as change:
-                result = process_request(data_dir, change, request)
-                result["set_aside_spool_lines_removed"] = erase_from_failed_lines(
-                    data_dir / "spool" / "failed", request
-                )
-                if previous is not None and not result["files_rewritten"]:
-                    result = previous  # rewritten before a restart cut the bookkeeping short
-                # Kept before the commit, so a crash right after it still reports the counts.
-                write_durably(stored, orjson.dumps(result | {"committed": False}))
-            previous = result | {"committed": True}
-            write_durably(stored, orjson.dumps(previous))
-        results.append((path, request, previous))
-    lake = data_dir / "lake"
-    waiting = set(superseded_files(lake))
-    if any(lake / name in waiting for _, _, r in results for name in r["replaced"]):
-        return []
+    objects = keys.objects
     receipts = []
-    receipts_dir = erasure_dir(data_dir) / "receipts"
-    receipts_dir.mkdir(parents=True, exist_ok=True)
-    for path, request, result in results:
-        receipt = {k: v for k, v in result.items() if k not in ("replaced", "committed")}
-        receipt["completed_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        write_durably(
-            receipts_dir / f"{request.id}.json", orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
+    grace = reader_grace()
+    for request in pending_requests(objects):
+        stored = objects.get(_state_name(request))
+        state: dict[str, Any] = (
+            orjson.loads(stored)
+            if stored
+            else {"rows_removed": {}, "partitions_rewritten": 0, "rewritten_at": None}
         )
-        audit.record(
-            data_dir,
-            "erasure",
-            actor="loader",
-            site=request.site,
-            request_id=request.id,
-            rows_removed=receipt["rows_removed"],
-        )
-        path.unlink()
-        _result_path(path).unlink(missing_ok=True)
-        fsync_dir(path.parent)
-        receipts.append(receipt)
+        done = process_request(lake, request)
+        now = time.time()
+        if done["rows_removed"]:
+            for table, n in done["rows_removed"].items():
+                state["rows_removed"][table] = state["rows_removed"].get(table, 0) + n
+            state["partitions_rewritten"] += done["partitions_rewritten"]
+            state["rewritten_at"] = now
+            objects.put(_state_name(request), orjson.dumps(state))
+            continue
+        since = state["rewritten_at"] or dt.datetime.fromisoformat(request.requested_at).timestamp()
+        if now - since < grace:
+            continue
+        for table in ERASABLE:
+            vacuum(lake.table(table), grace)
+        receipt = {
+            "request_id": request.id,
+            "site": request.site,
+            "pseudonym_column": request.column,
+            "tables_searched": [t for t, c in ERASABLE.items() if request.column in c],
+            "partitions_rewritten": state["partitions_rewritten"],
+            "rows_removed": state["rows_removed"],
+            "requested_at": request.requested_at,
+            "completed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "spool": "events not yet loaded are dropped by every loader while the tombstone lasts",
+        }
+        if objects.create(
+            f"{RECEIPTS}/{request.id}.json", orjson.dumps(receipt, option=orjson.OPT_INDENT_2)
+        ):
+            audit.record(
+                data_dir,
+                "erasure",
+                actor="loader",
+                site=request.site,
+                request_id=request.id,
+                rows_removed=receipt["rows_removed"],
+            )
+            receipts.append(receipt)
+        objects.delete(f"{PENDING}/{request.id}.json")
+        objects.delete(_state_name(request))
     return receipts
+
+
+_KEYS_IN_LINE = re.compile(rb'"(visitor_key|user_key)":(-?\d{1,20})')
+_SITE_IN_LINE = re.compile(rb'"site":"([A-Za-z0-9_.-]{1,64})"')
+
+
+def erase_from_failed_lines(failed_dir: Path, keys: KeyStore, tombstones: Tombstones) -> int:
+    """Lines this collector's loader set aside are spool data too: drop those that name an
+    erased pseudonym, recognised by its tombstone as loaders recognise spooled rows."""
+    if not tombstones:
+        return 0
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for path in sorted(failed_dir.glob("*.seg")):
+            lines = path.read_bytes().split(b"\n")
+            kept = [line for line in lines if not _erased_line(line, keys, tombstones)]
+            if len(kept) != len(lines):
+                removed += len(lines) - len(kept)
+                write_durably(path, b"\n".join(kept))
+    return removed
+
+
+def _erased_line(line: bytes, keys: KeyStore, tombstones: Tombstones) -> bool:
+    site = _SITE_IN_LINE.search(line)
+    if site is None:
+        return False
+    secret = keys.site_secret(site.group(1).decode())
+    return any(
+        tombstone_name(secret, column.decode(), int(value)) in tombstones
+        for column, value in _KEYS_IN_LINE.findall(line)
+    )
 
 
 def drop_tombstoned(

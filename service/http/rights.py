@@ -101,7 +101,6 @@ def _load(schema: Schema) -> tuple[dict[str, Any], Site]:
 def _erase(site: Site, column: str, key: int) -> None:
     ctx = state().ctx
     request_erasure(
-        ctx.settings.data_dir,
         ctx.keys,
         site.id,
         column,

@@ -36,12 +36,21 @@ class AppState:
             try:
                 self.spool.rotate_if_stale()
                 metrics.TALLY.flush()
-                if self.ctx.tombstones is not None:
-                    self.ctx.tombstones.refresh()  # erasures requested through other workers
                 self.backlogged = backlog_bytes(settings.spool_dir) > settings.spool_max_bytes
                 self.low_on_space = free_bytes(settings.spool_dir) < settings.min_free_bytes
             except OSError as exc:
                 log.warning("housekeeping failed", extra={"error": type(exc).__name__})
+            self._refresh_tombstones()
+
+    def _refresh_tombstones(self) -> None:
+        """Erasures requested through other workers or other collectors (the shared keys
+        location may be object storage: a failure is logged and retried next round)."""
+        if self.ctx.tombstones is None:
+            return
+        try:
+            self.ctx.tombstones.refresh()
+        except Exception as exc:  # OSError on disk, botocore's errors on S3
+            log.warning("tombstones not refreshed", extra={"error": type(exc).__name__})
 
     def refusal(self) -> str | None:
         """Why ingest must answer 503 before trying to append, or None."""

@@ -123,14 +123,14 @@ def _names(rows: list[dict[str, Any]]) -> list[str]:
 @bp.get("/api/stats/aggregate")
 def stats_aggregate() -> Response:
     query = _query(_authorized_site())
-    results = aggregate(state().ctx.settings.lake_dir, query)
+    results = aggregate(state().ctx.settings.data_dir, query)
     return jsonify(results=results, **_meta(query, list(results)))
 
 
 @bp.get("/api/stats/timeseries")
 def stats_timeseries() -> Response:
     query = _query(_authorized_site())
-    results = timeseries(state().ctx.settings.lake_dir, query)
+    results = timeseries(state().ctx.settings.data_dir, query)
     return jsonify(results=results, **_meta(query, _names(results)))
 
 
@@ -144,7 +144,7 @@ def stats_breakdown() -> Response:
         raise StatsError(f"limit is a whole number from 1 to {MAX_LIMIT}")
     limit = int(raw_limit)
     rows, withheld = breakdown(
-        state().ctx.settings.lake_dir, query, request.args.get("property", ""), limit
+        state().ctx.settings.data_dir, query, request.args.get("property", ""), limit
     )
     return jsonify(
         results=rows,
@@ -157,7 +157,7 @@ def stats_breakdown() -> Response:
 @bp.get("/api/stats/goals")
 def stats_goals() -> Response:
     query = _query(_authorized_site())
-    results, funnels = goals(state().ctx.settings.lake_dir, query)
+    results, funnels = goals(state().ctx.settings.data_dir, query)
     meta = _meta(query, [])
     meta["units"] = GOAL_UNITS
     return jsonify(results=results, funnels=funnels, **meta)

@@ -1,19 +1,21 @@
 """Tombstones: erased pseudonyms, named by a keyed hash so no file holds the pseudonym.
 
 After an erasure, events that still arrive for that visitor (an open tab, a
-retry) must be dropped for a while. The collector and the loader recognise
-them by HMAC(site secret, column + key): without the site secret the name
-says nothing, and nobody can list whose data was erased.
+retry) must be dropped for a while, by every collector. They recognise them
+by HMAC(site secret, column + key): without the site secret the name says
+nothing, and nobody can list whose data was erased. Tombstones live in the
+shared keys location, beside the erasure queue.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import os
-from pathlib import Path
+
+from service.storage.objects import Objects
+
+FOLDER = "erasure/tombstones"
 
 
 def tombstone_name(site_secret: bytes, column: str, key: int) -> str:
@@ -22,33 +24,35 @@ def tombstone_name(site_secret: bytes, column: str, key: int) -> str:
 
 
 class Tombstones:
-    """A directory of ``<name>.<expiry date>`` files, read into a set on refresh."""
+    """Objects named ``<name>.<expiry date>``, read into a set on refresh."""
 
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
         self.names: frozenset[str] = frozenset()
 
+    def _entries(self) -> list[str]:
+        return [n.rsplit("/", 1)[-1] for n in self.objects.list(FOLDER)]
+
     def refresh(self) -> frozenset[str]:
-        try:
-            self.names = frozenset(entry.name.split(".", 1)[0] for entry in os.scandir(self.dir))
-        except FileNotFoundError:
-            self.names = frozenset()
+        self.names = frozenset(entry.split(".", 1)[0] for entry in self._entries())
         return self.names
 
     def add(self, name: str, until: dt.date) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / f"{name}.{until.isoformat()}").touch()
+        """Durable before it returns (an fsynced file, or an S3 object)."""
+        self.objects.put(f"{FOLDER}/{name}.{until.isoformat()}", b"")
         self.names = self.names | {name}
 
     def purge_expired(self, today: dt.date) -> int:
         removed = 0
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self.dir):
-                expiry = entry.name.split(".", 1)[-1]
-                with contextlib.suppress(ValueError):
-                    if dt.date.fromisoformat(expiry) < today:
-                        Path(entry.path).unlink(missing_ok=True)
-                        removed += 1
+        for entry in self._entries():
+            expiry = entry.split(".", 1)[-1]
+            try:
+                expired = dt.date.fromisoformat(expiry) < today
+            except ValueError:
+                continue
+            if expired:
+                self.objects.delete(f"{FOLDER}/{entry}")
+                removed += 1
         return removed
 
     def __contains__(self, name: str) -> bool:

@@ -1,10 +1,10 @@
-"""Compaction and lake changes: rows unchanged, files swapped whole, readers undisturbed."""
+"""Compaction, erasure and the readers' grace on the Delta lake: rows unchanged, commits
+seen whole, readers undisturbed, no replaced byte left once the grace has passed."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,28 +14,24 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.lake.commit import (
-    PENDING,
-    Hidden,
-    changing,
-    collect_garbage,
-    lake_lock,
-    live_files,
-    read_hidden,
-    settle,
-    superseded_files,
-    write_hidden,
-)
+from pipelines.lake.commit import vacuum, vacuum_all
 from pipelines.lake.compact import compact
 from pipelines.lake.load import daily_maintenance, load_once
-from pipelines.lake.tables import ensure_views
-from pipelines.rights.erasure import process_pending, request_erasure
+from pipelines.lake.tables import Lake, ensure_views
+from pipelines.rights.erasure import RECEIPTS, pending_requests, process_pending, request_erasure
 from service.ingest.spool import SpoolWriter
 from service.privacy.keys import KeyStore
 from tests import patience
+from tests.lake_bytes import holding, local_files
 
 DAY = dt.date(2026, 11, 20)
-ERASED = 7
+# A pseudonym as HMACs make them: 64 bits, so its bytes are not found by chance.
+ERASED = -0x3A5F_1C2B_9D4E_6F70
+
+
+def key_of(v: int, site: str) -> int:
+    """Visitor 7 of the shop is the one erased; keys are per site, as HMACs of a site's secret."""
+    return ERASED if (v, site) == (7, "shop") else 0x1000_0000_0000 + v
 
 
 def spool_rows(data_dir: Path, batch: int, site: str = "shop", days: int = 2) -> None:
@@ -54,7 +50,7 @@ def spool_rows(data_dir: Path, batch: int, site: str = "shop", days: int = 2) ->
                 "url": "https://shop.example/",
                 "path": f"/p{batch}",
                 "consent": "granted",
-                "visitor_key": v,
+                "visitor_key": key_of(v, site),
                 "policy_version": "1",
             }
             lines.append(orjson.dumps(record) + b"\n")
@@ -77,77 +73,59 @@ def all_rows(data_dir: Path) -> list[tuple[object, ...]]:
         con.close()
 
 
-def event_files(data_dir: Path) -> list[Path]:
-    return [p for p in live_files(data_dir / "lake", "events") if "_schema" not in str(p)]
+def event_files(data_dir: Path) -> list[str]:
+    return sorted(u.split("/events/", 1)[1] for u in Lake.of(data_dir).table("events").file_uris())
+
+
+def parquet_on_disk(data_dir: Path) -> list[str]:
+    root = data_dir / "lake" / "events"
+    return sorted(str(p.relative_to(root)) for p in root.glob("site=*/*/*.parquet"))
 
 
 def test_compaction_merges_small_files_and_changes_no_row(tmp_path: Path) -> None:
     small_lake(tmp_path)
     before = all_rows(tmp_path)
     assert len(event_files(tmp_path)) == 12  # 6 loads of 2 days each
-    with lake_lock(tmp_path), changing(tmp_path) as change:
-        counts = compact(tmp_path, change)
-    settle(tmp_path)
+    counts = compact(Lake.of(tmp_path))
     assert counts["partitions"] == 2
     assert counts["files_merged"] == 12
-    assert counts["rows"] == 120
+    assert counts["files_written"] == 2
     assert all_rows(tmp_path) == before
-    files = event_files(tmp_path)
-    assert len(files) == 2
-    assert all(p.name.startswith("c-") for p in files)
-    # Only live files are left on disk, and nothing is hidden any more.
-    on_disk = sorted((tmp_path / "lake" / "events").glob("site=shop/*/*.parquet"))
-    assert on_disk == files
-    assert read_hidden(tmp_path / "lake", "events") == []
+    assert len(event_files(tmp_path)) == 2
+    # The replaced files stay for readers until vacuumed; then only live files are left.
+    assert len(parquet_on_disk(tmp_path)) == 14
+    vacuum(Lake.of(tmp_path).table("events"), grace_s=0)
+    assert parquet_on_disk(tmp_path) == sorted(event_files(tmp_path))
     # A compacted lake has nothing more to merge.
-    with lake_lock(tmp_path), changing(tmp_path) as change:
-        assert not compact(tmp_path, change)
+    assert not compact(Lake.of(tmp_path))
 
 
-def test_files_of_unloaded_segments_are_left_alone(tmp_path: Path) -> None:
-    """The loader rewrites a segment's files if it crashed before deleting the segment."""
+def test_replaced_files_stay_for_the_readers_grace(tmp_path: Path) -> None:
     small_lake(tmp_path, batches=3)
-    ready = tmp_path / "spool" / "ready"
-    stem = sorted(p.name for p in event_files(tmp_path))[0].removeprefix("part-")
-    (ready / stem.replace(".parquet", ".seg")).write_bytes(b"")
-    with lake_lock(tmp_path), changing(tmp_path) as change:
-        counts = compact(tmp_path, change)
-    settle(tmp_path)
-    assert counts["files_merged"] == 4  # 3 loads of 2 files, but not the two of that segment
-    assert len([p for p in event_files(tmp_path) if p.name == f"part-{stem}"]) == 2
-
-
-def test_a_commit_cut_short_leaves_readers_the_old_files(tmp_path: Path) -> None:
-    """A crash after the new file appeared but before the swap: readers keep the old
-    rows, once; the next writer retires the orphan."""
-    small_lake(tmp_path, batches=2)
-    before = all_rows(tmp_path)
-    lake = tmp_path / "lake"
-    orphan = event_files(tmp_path)[0].with_name("c-orphan.parquet")
-    orphan.write_bytes(event_files(tmp_path)[0].read_bytes())
-    entry = Hidden(f"site=shop/{orphan.parent.name}/{orphan.name}", PENDING, time.time())
-    write_hidden(lake, "events", [entry])
-    assert all_rows(tmp_path) == before  # pending: not shown beside the file it copies
-    with lake_lock(tmp_path):
-        collect_garbage(tmp_path)
-    assert not orphan.exists()
-    assert read_hidden(lake, "events") == []
-    assert all_rows(tmp_path) == before
+    lake = Lake.of(tmp_path)
+    compact(lake)
+    assert len(parquet_on_disk(tmp_path)) == 8
+    # A query may have started just before compaction: its files stay for the grace.
+    assert vacuum(lake.table("events"), grace_s=3) == []
+    time.sleep(3.5)
+    assert len(vacuum(lake.table("events"), grace_s=3)) == 6
+    assert parquet_on_disk(tmp_path) == event_files(tmp_path)
 
 
 READER = """
-import duckdb, json, sys, time
+import duckdb, json, sys, time, os
 con = duckdb.connect(sys.argv[1], read_only=True)
 print("open", flush=True)
 deadline = time.monotonic() + float(sys.argv[2])
 stop = sys.argv[3]
-import os
+erased = int(sys.argv[4])
 while time.monotonic() < deadline and not os.path.exists(stop):
     try:
         row = con.execute(
-            "SELECT count(*) FILTER (WHERE visitor_key <> 7), "
-            "count(DISTINCT event_id) FILTER (WHERE visitor_key <> 7), "
-            "count(*) FILTER (WHERE visitor_key = 7) FROM events WHERE site = 'shop'"
+            "SELECT count(*) FILTER (WHERE visitor_key <> $1), "
+            "count(DISTINCT event_id) FILTER (WHERE visitor_key <> $1), "
+            "count(*) FILTER (WHERE visitor_key = $1) FROM events WHERE site = 'shop'",
+            [erased],
         ).fetchone()
         print(json.dumps({"others": row[0], "distinct": row[1], "erased": row[2]}), flush=True)
     except Exception as exc:
@@ -165,6 +143,7 @@ def start_reader(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
             str(data_dir / "clearcount.duckdb"),
             str(seconds),
             str(data_dir / "stop-reader"),
+            str(ERASED),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -174,75 +153,47 @@ def start_reader(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
     return reader
 
 
-def test_replaced_files_wait_for_open_readers_then_for_the_grace(
+def test_a_reader_never_errors_while_files_are_rewritten_and_erasure_leaves_no_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Compaction, erasure and loads rewrite and add files while a reader queries in a
+    loop: no error, other visitors' rows never duplicated or missing, the erased
+    visitor's rows gone all at once; after the grace no byte of the pseudonym is left."""
     monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "3")
-    small_lake(tmp_path, batches=3)
-    reader = start_reader(tmp_path, 30)
-    try:
-        with lake_lock(tmp_path), changing(tmp_path) as change:
-            compact(tmp_path, change)
-        assert len(superseded_files(tmp_path / "lake")) == 6  # kept: a reader is open
-        started = time.monotonic()
-        settle(tmp_path)
-        assert time.monotonic() - started >= 2  # the grace ran out, the reader still open
-        assert superseded_files(tmp_path / "lake") == []
-    finally:
-        reader.kill()
-        reader.communicate()
-
-
-def test_a_reader_holding_the_views_open_never_errors_while_files_are_rewritten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Compaction and erasure rewrite every partition while a reader queries in a loop:
-    no error, other visitors' rows never duplicated or missing, the erased visitor's
-    rows gone all at once; their bytes go once the reader closes."""
-    monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "600")  # only the reader closing frees files
     small_lake(tmp_path)
     keys = KeyStore(tmp_path / "keys")
     reader = start_reader(tmp_path, 60)
+    assert reader.stdout is not None
+    first = reader.stdout.readline()  # one answer before anything changes
     try:
-        with lake_lock(tmp_path), changing(tmp_path) as change:
-            compact(tmp_path, change)
+        compact(Lake.of(tmp_path))
         request_erasure(
-            tmp_path,
-            keys,
-            "shop",
-            "visitor_key",
-            ERASED,
-            block_days=1,
-            now=dt.datetime.now(dt.UTC),
+            keys, "shop", "visitor_key", ERASED, block_days=1, now=dt.datetime.now(dt.UTC)
         )
-        with lake_lock(tmp_path):
-            assert process_pending(tmp_path) == []  # committed; completes once files go
+        lake = Lake.of(tmp_path)
+        assert process_pending(tmp_path, lake, keys) == []  # rewritten; completes after grace
         for batch in (6, 7):  # the loader adds files meanwhile; compaction merges them
             spool_rows(tmp_path, batch, site="blog")
             load_once(tmp_path, wait=False)
-        with lake_lock(tmp_path), changing(tmp_path) as change:
-            compact(tmp_path, change)
+        compact(lake)
+        vacuum_all(lake)
         time.sleep(1)
     finally:
         (tmp_path / "stop-reader").touch()
         out, _ = reader.communicate(timeout=patience.seconds(60))
-    results = [json.loads(line) for line in out.splitlines()]
+    results = [json.loads(line) for line in [first, *out.splitlines()]]
     assert [r for r in results if "error" in r] == []
     assert len(results) > 20
     assert {(r["others"], r["distinct"]) for r in results} == {(108, 108)}
     erased = [r["erased"] for r in results]
     assert set(erased) == {12, 0}
     assert erased == sorted(erased, reverse=True)
-    load_once(tmp_path)  # the reader is gone: the erasure completes
-    assert list((tmp_path / "erasure" / "receipts").glob("*.json"))
-    assert superseded_files(tmp_path / "lake") == []
-    remaining = duckdb.execute(
-        "SELECT count(*) FROM read_parquet(?) WHERE visitor_key = ?",
-        [f"{tmp_path}/lake/events/site=shop/*/*.parquet", ERASED],
-    ).fetchone()
-    assert remaining == (0,)
-    assert len(event_files(tmp_path)) == 4  # shop's two days and blog's, one file each
-    assert os.listdir(tmp_path / "erasure" / "pending") == []
+    load_once(tmp_path)  # waits out the grace: the erasure completes
+    assert keys.objects.list(RECEIPTS)
+    assert pending_requests(keys.objects) == []
+    assert holding(local_files(tmp_path / "lake"), ERASED) == []
+    assert holding(local_files(tmp_path / "keys"), ERASED) == []
+    assert holding(local_files(tmp_path / "spool"), ERASED) == []
 
 
 def test_daily_maintenance_compacts_once_a_day(tmp_path: Path) -> None:
@@ -251,7 +202,6 @@ def test_daily_maintenance_compacts_once_a_day(tmp_path: Path) -> None:
     sites.write_text('[sites.shop]\norigins = ["https://shop.example"]\n', encoding="utf-8")
     today = dt.date(2026, 11, 24)
     assert daily_maintenance(tmp_path, sites, today)
-    settle(tmp_path)
     assert len(event_files(tmp_path)) == 2
     assert '"action":"compaction"' in (tmp_path / "audit.jsonl").read_text()
     spool_rows(tmp_path, 9)

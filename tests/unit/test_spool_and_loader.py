@@ -13,8 +13,9 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.lake.load import load_once, load_segment
-from pipelines.lake.tables import ensure_views
+from pipelines.lake import load
+from pipelines.lake.load import commit_segments, load_once, number_segments
+from pipelines.lake.tables import Lake, ensure_views
 from service.ingest.spool import (
     ABANDONED_TMP_AGE_S,
     SEGMENT_SUFFIX,
@@ -258,21 +259,79 @@ def test_unreadable_lines_are_moved_aside_with_an_error_file(tmp_path: Path) -> 
     assert lake_ids(tmp_path) == ["e000001", "e000002"]
 
 
-def test_crash_between_parquet_write_and_segment_delete_loads_once(tmp_path: Path) -> None:
+def test_crash_between_commit_and_segment_delete_loads_once(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
     writer.append([record(i) for i in range(50)])
     writer.close()
-    (segment,) = ready_segments(tmp_path / "spool")
-    copy = segment.read_bytes()
-    load_segment(segment, tmp_path / "lake", tmp_path / "spool" / "failed")
-    (written,) = (tmp_path / "lake" / "events").glob("site=*/*/part-*.parquet")
-    inode = written.stat().st_ino
-    segment.write_bytes(copy)  # as if the process died before the unlink
+    numbered = number_segments(tmp_path / "spool", ready_segments(tmp_path / "spool"))
+    lake = Lake.of(tmp_path)
+    commit_segments(tmp_path, lake, numbered)  # ...and the process dies before the unlink
+    version = lake.table("events").version()
     load_once(tmp_path)
     ids = lake_ids(tmp_path)
     assert len(ids) == 50
     assert len(set(ids)) == 50
-    assert written.stat().st_ino == inode  # kept, not rewritten under a reader
+    assert lake.table("events").version() == version  # nothing committed twice
+
+
+def test_crash_between_two_tables_commits_loads_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round commits events, then dies before quarantine: the next round commits only
+    quarantine's rows, and a segment that arrived meanwhile goes to both."""
+    quarantined = orjson.loads(record(99))
+    quarantined.update(k="q", event_id="q000099", drop_reason="bot")
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(1), orjson.dumps(quarantined) + b"\n"])
+    writer.close()
+    real_append = load._append
+
+    def dies_at_quarantine(lake: Lake, table: str, *args: object) -> None:
+        if table == "quarantine":
+            raise OSError("killed")
+        real_append(lake, table, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(load, "_append", dies_at_quarantine)
+    with pytest.raises(OSError, match="killed"):
+        load_once(tmp_path)
+    monkeypatch.setattr(load, "_append", real_append)
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    writer.append([record(2)])
+    writer.close()
+    load_once(tmp_path)
+    assert lake_ids(tmp_path) == ["e000001", "e000002"]
+    con = duckdb.connect(str(tmp_path / "clearcount.duckdb"), read_only=True)
+    assert con.execute("SELECT event_id FROM quarantine").fetchall() == [("q000099",)]
+
+
+def test_two_collectors_load_into_one_lake_exactly_once(tmp_path: Path) -> None:
+    """Two data directories (two collectors) share a lake and load at the same time."""
+    lake = tmp_path / "shared-lake"
+    script = (
+        "import sys, orjson; from pathlib import Path;"
+        "from service.ingest.spool import SpoolWriter; from pipelines.lake.load import load_once;"
+        "d = Path(sys.argv[1]); start = int(sys.argv[2])\n"
+        "for round in range(6):\n"
+        "    w = SpoolWriter(d / 'spool', max_age_s=60)\n"
+        "    w.append([orjson.dumps({'k': 'e', 'event_id': f'e{start + round * 10 + i:06d}',"
+        " 'site': 'shop', 'type': 'pageview', 'received_at': 1795000000000 + i, 'url': 'u',"
+        " 'path': '/', 'consent': 'implied', 'policy_version': '1'}) + b'\\n' for i in range(10)])\n"
+        "    w.close(); load_once(d)\n"
+    )
+    env = {**os.environ, "CLEARCOUNT_LAKE": str(lake)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / name), str(start)], env=env)
+        for name, start in (("a", 0), ("b", 1000))
+    ]
+    for p in procs:
+        assert p.wait(timeout=patience.seconds(120)) == 0
+    os.environ["CLEARCOUNT_LAKE"] = str(lake)
+    try:
+        ids = lake_ids(tmp_path / "a")
+    finally:
+        del os.environ["CLEARCOUNT_LAKE"]
+    assert len(ids) == 120
+    assert len(set(ids)) == 120
 
 
 def test_write_failure_raises_spool_unavailable_and_leaves_no_torn_line(

@@ -1,0 +1,151 @@
+"""``clearcount migrate-lake``: a Parquet lake of an earlier version, converted to Delta.
+
+Earlier versions kept hive-partitioned Parquet files with a hand-made commit
+protocol beside them: per table a ``_hidden.csv`` list of files being swapped
+in or retired, and a zero-row schema file under ``site=_schema``. Converting
+in place keeps every data file where it is and writes each table's first
+Delta commit naming exactly the files the old views showed:
+
+1. files the hidden lists name are deleted (pending ones were never visible,
+   superseded ones were already replaced: no reader of a stopped collector
+   needs them);
+2. the hidden lists and schema files move to ``<lake>/.migration/``, so the
+   step can be undone;
+3. each table is converted (its statistics kept for the same columns as a new
+   table's, never for a pseudonym), and its row count checked against the
+   Parquet footers; a mismatch undoes the conversion;
+4. ``--confirm`` deletes ``.migration/``; ``--undo`` until then puts the
+   Parquet lake back.
+
+Stop the collector first: nothing may write the lake while it is converted.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import shutil
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, Schema, convert_to_deltalake
+
+from pipelines.lake.tables import PARTITION_FIELDS, TABLE_SCHEMAS, table_config
+
+BACKUP = ".migration"
+HIDDEN_FILE = "_hidden.csv"
+SCHEMA_SITE = "site=_schema"
+
+
+class MigrationError(Exception):
+    """The lake cannot be converted, or undone, as asked; the message says why."""
+
+
+def _old_tables(lake: Path) -> list[str]:
+    return [
+        t for t in TABLE_SCHEMAS if (lake / t).is_dir() and not (lake / t / "_delta_log").exists()
+    ]
+
+
+def _hidden(table_dir: Path) -> list[str]:
+    path = table_dir / HIDDEN_FILE
+    if not path.exists():
+        return []
+    return [row["file"] for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))]
+
+
+def _data_files(table_dir: Path) -> list[Path]:
+    return sorted(
+        p for p in table_dir.glob("site=*/date=*/*.parquet") if p.parts[-3] != SCHEMA_SITE
+    )
+
+
+def migrate(lake: Path) -> str:
+    """Convert every table of an old lake; a summary of what was converted."""
+    tables = _old_tables(lake)
+    if not tables:
+        raise MigrationError(f"{lake} holds no Parquet lake of an earlier version to convert")
+    backup = lake / BACKUP
+    backup.mkdir(exist_ok=True)
+    counts: dict[str, int] = {}
+    for table in tables:
+        table_dir = lake / table
+        for name in _hidden(table_dir):
+            (table_dir / name).unlink(missing_ok=True)
+        for leftover in table_dir.glob("site=*/date=*/.*.tmp"):
+            leftover.unlink()
+        kept = backup / table
+        kept.mkdir(exist_ok=True)
+        if (table_dir / HIDDEN_FILE).exists():
+            shutil.move(table_dir / HIDDEN_FILE, kept / HIDDEN_FILE)
+        if (table_dir / SCHEMA_SITE).exists():
+            shutil.move(table_dir / SCHEMA_SITE, kept / SCHEMA_SITE)
+        files = _data_files(table_dir)
+        expected = sum(pq.read_metadata(p).num_rows for p in files)
+        counts[table] = expected
+        if not files:
+            continue  # created empty, as a new lake's tables are, when the collector starts
+        convert_to_deltalake(
+            str(table_dir),
+            partition_by=Schema.from_arrow(pa.schema(PARTITION_FIELDS)),
+            partition_strategy="hive",
+            configuration=table_config(table),
+        )
+        converted = DeltaTable(str(table_dir))
+        _add_missing_columns(converted, table)
+        found = DeltaTable(str(table_dir)).to_pyarrow_dataset().count_rows()
+        if found != expected:
+            undo(lake)
+            raise MigrationError(
+                f"{table}: {found} rows after conversion, {expected} before; undone"
+            )
+        counts[table] = found
+    (backup / "migration.json").write_bytes(
+        orjson.dumps(
+            {"converted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": counts}
+        )
+    )
+    summary = ", ".join(f"{t} {n} rows" for t, n in counts.items())
+    return (
+        f"converted {summary}; row counts verified. `clearcount migrate-lake --confirm` "
+        f"deletes {backup}, `--undo` puts the Parquet lake back"
+    )
+
+
+def _add_missing_columns(table: DeltaTable, name: str) -> None:
+    """Columns later versions added, which files written before them lack (read as null)."""
+    from deltalake import Field
+
+    present = set(table.schema().to_arrow().names)
+    missing = [f for f in TABLE_SCHEMAS[name] if f.name not in present]
+    if missing:
+        table.alter.add_columns([Field.from_arrow(f) for f in missing])
+
+
+def undo(lake: Path) -> str:
+    backup = lake / BACKUP
+    if not backup.exists():
+        raise MigrationError(f"{lake} has no conversion to undo (confirmed, or never converted)")
+    for table in TABLE_SCHEMAS:
+        table_dir = lake / table
+        shutil.rmtree(table_dir / "_delta_log", ignore_errors=True)
+        kept = backup / table
+        if not kept.exists():
+            continue
+        table_dir.mkdir(exist_ok=True)
+        for name in (HIDDEN_FILE, SCHEMA_SITE):
+            if (kept / name).exists():
+                shutil.move(kept / name, table_dir / name)
+    shutil.rmtree(backup)
+    return f"{lake} is a Parquet lake again"
+
+
+def confirm(lake: Path) -> str:
+    backup = lake / BACKUP
+    if not backup.exists():
+        raise MigrationError(f"{lake} has no conversion waiting for confirmation")
+    shutil.rmtree(backup)
+    return f"conversion of {lake} confirmed; it can no longer be undone"
