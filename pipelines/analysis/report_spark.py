@@ -32,6 +32,7 @@ def spark_rows(
     """Each query (DuckDB's dialect, transpiled by sqlglot) on Spark over the lake's live
     files, with ``args`` as its named parameters; raw rows by query name."""
     from pyspark.sql import SparkSession
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     builder = (
         SparkSession.builder.master(master)
@@ -60,7 +61,11 @@ def spark_rows(
                     & (ds.field("date") >= args["scan_from"])
                     & (ds.field("date") <= args["scan_to"])
                 )
-                frame = spark.createDataFrame(rows)
+                frame = (
+                    spark.createDataFrame(rows)
+                    if rows.num_rows
+                    else spark.createDataFrame([], schema=from_arrow_schema(rows.schema))
+                )
             frame.createOrReplaceTempView(table)
         out: dict[str, RawTable] = {}
         for name, duckdb_sql in queries.items():

@@ -191,11 +191,14 @@ EXTENSIONS = ("delta", "httpfs")
 
 
 def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Install DuckDB's Delta and S3 readers from their PyPI packages (no download).
+    """Make DuckDB's Delta and S3 readers, shipped as PyPI packages, installed extensions.
 
-    ``INSTALL`` of a local file copies it into DuckDB's extension directory, so
-    any DuckDB of the same version autoloads it when a view calls ``delta_scan``:
-    analysts open ``clearcount.duckdb`` with a plain ``duckdb.connect``.
+    DuckDB cannot download extensions here, and the packages hold the binaries
+    built for this DuckDB version. A link to each in DuckDB's extension
+    directory (``~/.duckdb/extensions`` unless configured) is what ``INSTALL``
+    would leave, without copying 100 MB: from then on any DuckDB of this
+    version autoloads them when a view calls ``delta_scan``, so analysts open
+    ``clearcount.duckdb`` with a plain ``duckdb.connect``.
     """
     installed = {
         name
@@ -204,13 +207,25 @@ def install_extensions(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         if is_installed
     }
-    for name in EXTENSIONS:
-        if name in installed:
-            continue
+    missing = [name for name in EXTENSIONS if name not in installed]
+    if not missing:
+        return
+    configured, platform = con.execute(
+        "SELECT current_setting('extension_directory'), (SELECT platform FROM pragma_platform())"
+    ).fetchall()[0]
+    root = Path(configured) if configured else Path.home() / ".duckdb" / "extensions"
+    target_dir = root / f"v{duckdb.__version__}" / platform
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for name in missing:
         package = importlib.import_module(f"duckdb_extension_{name}")
-        root = Path(package.__file__ or "").parent / "extensions"
-        (binary,) = root.glob(f"v{duckdb.__version__}/{name}.duckdb_extension")
-        con.execute(f"INSTALL '{binary}'")
+        (binary,) = (Path(package.__file__ or "").parent / "extensions").glob(
+            f"v{duckdb.__version__}/{name}.duckdb_extension"
+        )
+        link = target_dir / f"{name}.duckdb_extension"
+        tmp = link.with_name(f".{link.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(binary)
+        os.replace(tmp, link)  # atomic: a racing process links the same file
 
 
 def _quote(text: str) -> str:
@@ -248,6 +263,7 @@ def s3_secret_sql(location: Location) -> str | None:
 
 
 def connect_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> duckdb.DuckDBPyConnection:
+    install_extensions(con)
     secret = s3_secret_sql(lake.location)
     if secret is not None:
         con.execute(secret)
@@ -268,7 +284,6 @@ def ensure_views(data_dir: Path) -> bool:
         log.info("views not refreshed: the DuckDB file is open elsewhere")
         return False
     try:
-        install_extensions(con)
         connect_views(con, lake)
         con.execute(view_sql(lake))
     finally:

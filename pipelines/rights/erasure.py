@@ -4,10 +4,10 @@ A request is made durable first, in the erasure queue of the shared keys
 location (``--keys``), together with a tombstone that makes every collector
 and every loader drop the pseudonym's later events. Every loader carries the
 queue forward: it rewrites the partitions holding the pseudonym without its
-rows (one Delta commit per table, whose predicate names only the site and
-the days), again whenever a loader that had not yet seen the tombstone
-committed more of them. Each table's partitions are rewritten in one commit,
-so readers see all of the visitor's rows in it or none. Once nothing was found for the readers' grace, the
+rows, one Delta commit per table (so readers see all of the visitor's rows
+in a table or none) whose predicate names only the site and the days, and
+does it again whenever a loader that had not yet seen the tombstone
+committed more of them. Once nothing was found for the readers' grace, the
 replaced files are vacuumed, a receipt that holds no identifier is written,
 and the request is deleted: from then on no byte of the lake (data files,
 Delta log, checkpoints, statistics: the tables keep no statistics of

@@ -11,12 +11,13 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import requests
+from deltalake import DeltaTable
 
-from pipelines.lake.commit import live_files, superseded_files
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from tests import patience
 from tests.integration.server import Server
+from tests.lake_bytes import holding, local_files
 
 UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
 BOT = {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
@@ -117,7 +118,7 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
     (failed / "0-set-aside.seg").write_bytes(
         b'{"k":"e","site":"shop","visitor_key":' + str(key).encode() + b',"url":\n{"other":1}\n'
     )
-    result = server.cli("load")
+    result = server.cli("load", "--reader-grace-s", "1")
     assert result.returncode == 0, result.stderr
 
     assert server.query("SELECT count(*) FROM events WHERE visitor_key = ?", [key]) == [(0,)]
@@ -136,10 +137,10 @@ def test_forget_erases_lake_and_spool_and_leaves_others_untouched(tmp_path: Path
     blob = every_stored_byte(server.data_dir)
     assert str(key).encode() not in blob
     assert ERASED.encode() not in blob
-    receipts = list((server.data_dir / "erasure" / "receipts").glob("*.json"))
+    assert holding(local_files(server.data_dir), key) == []  # decimal, hex, binary
+    receipts = list((server.data_dir / "keys" / "erasure" / "receipts").glob("*.json"))
     assert len(receipts) == 1
     receipt = receipts[0].read_text()
-    assert '"set_aside_spool_lines_removed": 1' in receipt
     assert (failed / "0-set-aside.seg").read_bytes() == b'{"other":1}\n'
     assert '"events": 5' in receipt
     assert str(key) not in receipt
@@ -161,10 +162,21 @@ def test_cli_erases_a_signed_in_user(tmp_path: Path) -> None:
         server.wait_loaded("events", 2)
     finally:
         server.stop()
-    result = server.cli("erase", "--site", "shop", "--user-id", "user-to-erase")
+    result = server.cli(
+        "erase", "--site", "shop", "--user-id", "user-to-erase", "--reader-grace-s", "1"
+    )
     assert result.returncode == 0, result.stderr
     assert "1 row(s) removed" in result.stdout
     assert server.query("SELECT path FROM events ORDER BY path") == [("/u2",)]
+
+
+def shop_files(lake: Path, table: str) -> list[str]:
+    """The live files of the shop's partitions, as the table's Delta log lists them."""
+    return [u for u in DeltaTable(str(lake / table)).file_uris() if "/site=shop/" in u]
+
+
+def parquet_on_disk(lake: Path, table: str) -> list[str]:
+    return sorted(str(p) for p in (lake / table).glob("site=*/*/*.parquet"))
 
 
 def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compaction(
@@ -173,9 +185,9 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
     """One read-only connection queries in a loop while the server's loader erases a
     visitor and ``clearcount compact`` merges every partition: no error, other visitors'
     rows never duplicated or missing, the erased rows gone at once; the replaced files
-    are deleted when the reader closes, and only then is the erasure receipted."""
-    # A grace longer than the test: only the reader closing can free the replaced files.
-    server = Server(tmp_path, {"CLEARCOUNT_READER_GRACE_S": "600"}).start()
+    stay for the readers' grace, then the erasure completes and no byte of them is left."""
+    grace = 4.0
+    server = Server(tmp_path, {"CLEARCOUNT_READER_GRACE_S": str(grace)}).start()
     compactor = None
     try:
         for batch in range(6):  # several loads: several small files per partition
@@ -187,8 +199,9 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
             server.post([granted(f"crawler-{i}", f"/b{batch}-{i}") for i in range(5)], BOT)
             server.wait_loaded("events", 20 * (batch + 1))
             server.wait_loaded("quarantine", 5 * (batch + 1))
+        key = hmac64(KeyStore(server.data_dir / "keys").site_secret("shop"), ERASED)
         lake = server.data_dir / "lake"
-        assert len(live_files(lake, "events", "site=shop/*/*.parquet")) >= 3
+        assert len(shop_files(lake, "events")) >= 3
         results: list[tuple[int, int, int, int] | str] = []
         stop = threading.Event()
         con = duckdb.connect(str(server.data_dir / "clearcount.duckdb"), read_only=True)
@@ -209,7 +222,10 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
 
         reader = threading.Thread(target=read)
         reader.start()
+        started = time.monotonic()
         try:
+            while not results and time.monotonic() - started < patience.seconds(30):
+                time.sleep(0.05)  # one answer before anything changes
             forget = requests.post(
                 server.url + "/api/forget",
                 json={"site": "shop", "visitor_id": ERASED},
@@ -223,22 +239,22 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
                 stdout=subprocess.PIPE,
                 text=True,
             )
+            receipts = server.data_dir / "keys" / "erasure" / "receipts"
             deadline = time.monotonic() + patience.seconds(60)
             while time.monotonic() < deadline and not (
                 results
                 and results[-1] == (90, 90, 0, 30)
-                and len(live_files(lake, "events", "site=shop/*/*.parquet")) == 1
-                and len(live_files(lake, "quarantine", "site=shop/*/*.parquet")) == 1
+                and len(shop_files(lake, "events")) == 1
+                and len(shop_files(lake, "quarantine")) == 1
+                and list(receipts.glob("*.json"))
             ):
                 time.sleep(0.2)
-            time.sleep(1)
-            receipts = server.data_dir / "erasure" / "receipts"
-            assert not list(receipts.glob("*.json"))  # the replaced files wait for the reader
-            assert superseded_files(lake)
+            time.sleep(0.5)
         finally:
             stop.set()
             reader.join()
             con.close()
+        assert time.monotonic() - started >= grace  # the erasure waited out the grace
         out, _ = compactor.communicate(timeout=patience.seconds(60))
         assert compactor.returncode == 0
         assert "compacted" in out
@@ -249,11 +265,8 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
         erased = [r[2] for r in results if not isinstance(r, str)]
         assert set(erased) == {30, 0}
         assert erased == sorted(erased, reverse=True)  # gone at once, never back
-        deadline = time.monotonic() + patience.LOADED_S
-        while time.monotonic() < deadline and not list(receipts.glob("*.json")):
-            time.sleep(0.2)
         assert list(receipts.glob("*.json"))
-        assert superseded_files(lake) == []
+        assert holding(local_files(lake), key) == []
         assert server.query("SELECT count(*) FROM events") == [(90,)]
     finally:
         if compactor is not None and compactor.poll() is None:
