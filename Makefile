@@ -66,6 +66,7 @@ bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.report
 	$(BIN)/python -m benchmarks.compact
+	$(BIN)/python -m benchmarks.loader
 	$(BIN)/python -m benchmarks.accuracy
 
 # Debian packages the tests drive; installed only when missing.

@@ -1,7 +1,7 @@
 """Report time over a large lake against the same aggregates as bare DuckDB SQL.
 
-Rows are generated straight into the lake (hive-partitioned Parquet, as the
-loader writes it), then, in the same run: every report query executed as bare
+Rows are generated straight into the lake's Delta ``events`` table (one commit
+a day), then, in the same run: every report query executed as bare
 SQL (the baseline), and the whole ``build_report`` (the same queries plus
 suppression, CSV, Parquet and the HTML page with charts).
 
@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+from deltalake import write_deltalake
 
 from benchmarks.common import machine, write_section
 from pipelines.analysis.report import TABLES, build_report, run_queries
-from pipelines.lake.tables import SCHEMAS, ensure_schema_files, ensure_views, partition_dir
+from pipelines.lake.tables import PARTITION_BY, TABLE_SCHEMAS, WRITER, Lake, ensure_views
 from service.sites import Site
 
 PATHS = np.array([f"/page/{i}" for i in range(200)])
@@ -34,10 +34,14 @@ DEVICES = np.array(["desktop", "mobile", "tablet"])
 TYPES = np.array(["pageview", "engagement", "click", "custom", "open"])
 
 
-def generate(lake: Path, rows: int, days: int, seed: int = 1) -> None:
-    """Write ``rows`` events for the site ``bench`` over ``days`` days, one file a day."""
+def generate(data_dir: Path, rows: int, days: int, seed: int = 1, files_per_day: int = 1) -> None:
+    """Append ``rows`` events for the site ``bench`` over ``days`` days to the lake, in
+    ``files_per_day`` commits, each adding one file to every day."""
     rng = np.random.default_rng(seed)
-    schema = SCHEMAS["events"]
+    schema = TABLE_SCHEMAS["events"]
+    lake = Lake.of(data_dir)
+    lake.ensure_tables()
+    days_of_rows = []
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     per_day = rows // days
     popularity = 1 / np.arange(1, len(PATHS) + 1)
@@ -71,14 +75,23 @@ def generate(lake: Path, rows: int, days: int, seed: int = 1) -> None:
             ),
             "engaged_ms": pa.array(rng.integers(0, 300_000, n), pa.int64()),
             "policy_version": pa.array(np.full(n, "1")),
+            "site": pa.array(np.full(n, "bench")),
+            "date": pa.array(np.full(n, (start + dt.timedelta(days=day)).date()), pa.date32()),
         }
-        table = pa.table({f.name: columns.get(f.name, pa.nulls(n, f.type)) for f in schema}).cast(
-            schema
+        table = pa.table({f.name: columns.get(f.name, pa.nulls(n, f.type)) for f in schema})
+        days_of_rows.append(table.cast(schema))
+    for part in range(files_per_day):
+        slices = []
+        for table in days_of_rows:
+            size = -(-table.num_rows // files_per_day)
+            slices.append(table.slice(part * size, size))
+        write_deltalake(
+            lake.uri("events"),
+            pa.concat_tables(slices),
+            mode="append",
+            partition_by=PARTITION_BY,
+            writer_properties=WRITER,
         )
-        date = (start + dt.timedelta(days=day)).date().isoformat()
-        path = partition_dir(lake, "events", "bench", date) / "part-bench.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
 
 
 def bare_sql(data_dir: Path, date_from: dt.date, date_to: dt.date) -> float:
@@ -102,8 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="clearcount-report-bench-") as tmp:
         data = Path(tmp) / "data"
         started = time.perf_counter()
-        generate(data / "lake", args.rows, args.days)
-        ensure_schema_files(data / "lake")
+        generate(data, args.rows, args.days)
         ensure_views(data)
         generated_s = time.perf_counter() - started
         site = Site(id="bench", k=5)

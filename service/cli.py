@@ -152,7 +152,14 @@ def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate_lake(settings: Settings, args: argparse.Namespace) -> int:
-    from pipelines.lake.migrate import MigrationError, confirm, migrate, undo
+    from pipelines.lake.migrate import (
+        MigrationError,
+        confirm,
+        migrate,
+        move_erasure_queue,
+        undo,
+    )
+    from service.privacy.keys import KeyStore
 
     location = settings.lake_location
     if location.path is None:
@@ -165,6 +172,11 @@ def cmd_migrate_lake(settings: Settings, args: argparse.Namespace) -> int:
             print(undo(location.path))
         else:
             print(migrate(location.path))
+            moved = move_erasure_queue(settings.data_dir, KeyStore(settings.keys_location).objects)
+            if moved:
+                print(
+                    f"moved {moved} erasure request(s) and tombstone(s) to {settings.keys_location}"
+                )
     except MigrationError as exc:
         print(str(exc), file=sys.stderr)
         return 1

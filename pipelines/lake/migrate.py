@@ -17,6 +17,9 @@ Delta commit naming exactly the files the old views showed:
 4. ``--confirm`` deletes ``.migration/``; ``--undo`` until then puts the
    Parquet lake back.
 
+Accepted erasures and tombstones move from ``<data-dir>/erasure/`` to the keys
+location, where every loader of this version looks for them.
+
 Stop the collector first: nothing may write the lake while it is converted.
 """
 
@@ -34,6 +37,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, convert_to_deltalake
 
 from pipelines.lake.tables import PARTITION_FIELDS, TABLE_SCHEMAS, table_config
+from service.storage.objects import Objects
 
 BACKUP = ".migration"
 HIDDEN_FILE = "_hidden.csv"
@@ -149,3 +153,19 @@ def confirm(lake: Path) -> str:
         raise MigrationError(f"{lake} has no conversion waiting for confirmation")
     shutil.rmtree(backup)
     return f"conversion of {lake} confirmed; it can no longer be undone"
+
+
+def move_erasure_queue(data_dir: Path, objects: Objects) -> int:
+    """Earlier versions kept accepted erasures and tombstones in ``<data-dir>/erasure/``;
+    they move to the shared keys location, where every loader looks. How many moved."""
+    moved = 0
+    old = data_dir / "erasure"
+    for folder in ("pending", "tombstones"):
+        for path in sorted((old / folder).glob("*")):
+            if path.name.endswith(".result"):  # the old loader's bookkeeping: redone anew
+                path.unlink()
+                continue
+            objects.put(f"erasure/{folder}/{path.name}", path.read_bytes())
+            path.unlink()
+            moved += 1
+    return moved

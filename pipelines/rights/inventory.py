@@ -23,7 +23,7 @@ class Entry:
 FIELDS = (
     Entry(
         "visitor_key",
-        "lake events, quarantine, consent_log; erasure/pending until done",
+        "lake events, quarantine, consent_log; keys erasure/pending until done",
         "implied",
         "daily salted hash of IP + User-Agent (IPv6 /64): "
         "unlinkable once the salt is destroyed after 48 h",

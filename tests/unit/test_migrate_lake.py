@@ -92,11 +92,20 @@ def events(data_dir: Path) -> list[tuple[str, int]]:
 
 def test_migrate_converts_in_place_and_can_be_undone_until_confirmed(tmp_path: Path) -> None:
     lake = old_lake(tmp_path)
+    pending = tmp_path / "erasure" / "pending"
+    pending.mkdir(parents=True)
+    (pending / "20261120T120000-abc.json").write_bytes(
+        b'{"id":"20261120T120000-abc","site":"shop","column":"visitor_key","key":1,'
+        b'"requested_at":"2026-11-20T12:00:00+00:00"}'
+    )
     live_before = sorted(p.name for p in lake.glob("events/site=shop/*/*.parquet"))
     result = migrate(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "events 50 rows" in result.stdout
     assert "row counts verified" in result.stdout
+    assert "moved 1 erasure request(s)" in result.stdout
+    assert (tmp_path / "keys" / "erasure" / "pending" / "20261120T120000-abc.json").exists()
+    assert not list(pending.iterdir())
     assert (lake / "events" / "_delta_log").is_dir()
     # The data files stayed where they were; the superseded one is gone.
     assert sorted(p.name for p in lake.glob("events/site=shop/*/*.parquet")) == [
