@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CLEARCOUNT_SITES=/data/sites.toml \
     CLEARCOUNT_BIND=0.0.0.0:8000
 
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin clearcount \
+# A home of its own: DuckDB finds the Delta and S3 readers clearcount links under ~/.duckdb.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/clearcount --shell /usr/sbin/nologin clearcount \
     && mkdir -p /app /data && chown clearcount:clearcount /data
 
 WORKDIR /app

@@ -130,8 +130,8 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_compact(settings: Settings, args: argparse.Namespace) -> int:
-    """Merge small files per partition in one Delta commit per table; the files replaced
-    are deleted once the readers' grace has passed (now, with a grace of 0)."""
+    """Merge small files per partition in one Delta commit per table, then vacuum: files
+    replaced longer than the readers' grace ago go now, the rest on a later vacuum."""
     from pipelines.lake.commit import vacuum_all
     from pipelines.lake.compact import compact, record
     from pipelines.lake.tables import ensure_tables
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--undo", action="store_true", help="put the Parquet lake back as it was")
     migrate.set_defaults(func=cmd_migrate_lake)
 
-    compact = sub.add_parser("compact", help="merge small Parquet files per partition")
+    compact = sub.add_parser("compact", help="merge each partition's small files")
     add_arguments(compact, (*COMMON, "reader_grace_s"))
     compact.add_argument("--site", help="only this site (default: every site)")
     compact.set_defaults(func=cmd_compact)

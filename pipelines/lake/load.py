@@ -225,12 +225,16 @@ def number_segments(spool_dir: Path, segments: list[Path]) -> list[tuple[int, Pa
 
 
 def _append(lake: Lake, table: str, rows: pa.Table, app_id: str, version: int) -> None:
+    """One commit of ``rows`` carrying (``app_id``, ``version``), unless the table already
+    holds it: a retry after a commit whose answer was lost must not commit twice."""
+    current = lake.table(table)
+    if (current.transaction_version(app_id) or 0) >= version:
+        return
     write_deltalake(
-        lake.uri(table),
+        current,
         rows,
         mode="append",
         partition_by=PARTITION_BY,
-        storage_options=lake.options,
         writer_properties=WRITER,
         commit_properties=CommitProperties(
             app_transactions=[Transaction(app_id=app_id, version=version)]
@@ -267,6 +271,8 @@ def commit_segments(
             )
     top = segments[-1][0]
     for table in TABLE_SCHEMAS:
+        if not any(table in rows for _, rows in parsed):
+            continue
         # The table's own record of what this collector committed, read fresh: after a
         # crash some tables may hold a round's rows and others not.
         done = lake.table(table).transaction_version(app_id) or 0
@@ -310,17 +316,17 @@ def loader_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def load_once(data_dir: Path, *, wait: bool = True) -> LoadStats:
+def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) -> LoadStats:
     """Drain every closed (or abandoned) segment into the lake, and carry erasures on.
 
     With ``wait`` (one-shot commands) it returns once every erasure is complete,
     which takes the readers' grace; ``follow`` does not wait, and completes
-    them on later rounds.
+    them on later rounds, with one ``lake`` kept from round to round.
     """
     spool_dir = data_dir / "spool"
     total = LoadStats()
     settings = Settings.from_env()
-    lake = Lake.of(data_dir)
+    lake = lake or Lake.of(data_dir)
     keys = KeyStore(keys_location(data_dir))
     tombstones = Tombstones(keys.objects)
     with loader_lock(data_dir):
@@ -381,15 +387,16 @@ def follow(
     salt rotation run once a day too, and replaced files are vacuumed as the grace allows.
     """
     vacuumed = 0.0
+    lake = Lake.of(data_dir)
     while not stop.is_set():
         try:
-            load_once(data_dir, wait=False)
+            load_once(data_dir, wait=False, lake=lake)
             if sites_path is not None:
                 daily_maintenance(data_dir, sites_path, dt.datetime.now(dt.UTC).date())
                 if time.monotonic() - vacuumed > VACUUM_EVERY_S:
-                    vacuum_all(Lake.of(data_dir))
+                    vacuum_all(lake)
                     vacuumed = time.monotonic()
         except Exception:  # storage errors on disk or S3; the spool keeps everything
             log.exception("load failed; retrying")
         stop.wait(interval_s)
-    load_once(data_dir, wait=False)
+    load_once(data_dir, wait=False, lake=lake)

@@ -166,15 +166,16 @@ class S3Objects:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
 
     def list(self, prefix: str) -> list[str]:
-        folder = self._key(prefix.strip("/")) + "/"
+        inner = prefix.strip("/")
+        folder = "/".join(p for p in (self.prefix, inner) if p) + "/"
         names: list[str] = []
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=folder, Delimiter="/"
+            Bucket=self.bucket, Prefix="" if folder == "/" else folder, Delimiter="/"
         )
         for page in pages:
             for item in page.get("Contents", []):
-                key: str = item["Key"]
-                names.append(f"{prefix.strip('/')}/{key[len(folder) :]}")
+                name = item["Key"][len(folder) if folder != "/" else 0 :]
+                names.append(f"{inner}/{name}" if inner else name)
         return sorted(names)
 
 
