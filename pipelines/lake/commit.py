@@ -8,8 +8,8 @@ same files reads the table again and redoes its work.
 
 Files a rewrite replaced stay in storage until ``vacuum``: a query that
 started on an older snapshot may still be reading them. ``vacuum`` keeps every
-file of every version that was current within the readers' grace
-(``CLEARCOUNT_READER_GRACE_S``) and deletes the rest; after it, no replaced
+file a version current within the readers' grace (``CLEARCOUNT_READER_GRACE_S``)
+names and deletes the other replaced files; after the grace, no replaced
 byte is left in the table's folder.
 """
 
@@ -19,7 +19,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
@@ -69,39 +70,63 @@ def partition_predicate(site: str, day: dt.date | None = None) -> str:
 
 
 HISTORY_LIMIT = 500
+# Operations whose commits remove files: what vacuum may have to delete.
+REMOVING = frozenset({"DELETE", "UPDATE", "OPTIMIZE", "MERGE"})
 
 
-def versions_in_grace(
-    table: DeltaTable, grace_s: float, now: float | None = None
-) -> list[int] | None:
-    """Every version a query may still be reading: the current one, each committed within
-    the grace, and the one before the oldest of those (current when the grace began).
-    None when the last ``HISTORY_LIMIT`` commits all fall within the grace."""
+def removes_files(commit: dict[str, Any]) -> bool:
+    operation = commit.get("operation", "")
+    if operation == "WRITE":
+        return bool(commit.get("operationParameters", {}).get("mode") == "Overwrite")
+    return operation in REMOVING
+
+
+@dataclass(frozen=True)
+class VacuumPlan:
+    keep: list[int]  # versions whose files must stay
+    through: int  # files removed by commits up to this version are deleted by the plan
+
+
+def plan_vacuum(
+    table: DeltaTable, grace_s: float, after: int = -1, now: float | None = None
+) -> VacuumPlan | None:
+    """What a vacuum keeps: the current version, and the version before each commit that
+    removed files since the grace began. A query started within the grace holds some
+    version from the one current when the grace began on; a file it reads that a later
+    commit removed is still named by the version before that commit. None when no
+    commit after version ``after`` removed files, or when the last ``HISTORY_LIMIT``
+    commits all fall within the grace (so busy that the plan waits)."""
     cutoff_ms = ((time.time() if now is None else now) - grace_s) * 1000
-    kept = [table.version()]
     history = table.history(HISTORY_LIMIT)  # newest first
-    for commit in history:
-        version = commit.get("version")
-        if version is None:
-            continue
-        kept.append(version)
-        if commit.get("timestamp", 0) <= cutoff_ms:
-            return sorted(set(kept))  # the version current when the grace began
-    return None if len(history) >= HISTORY_LIMIT else sorted(set(kept))
+    versions = [c for c in history if c.get("version") is not None]
+    began = next((c["version"] for c in versions if c.get("timestamp", 0) <= cutoff_ms), None)
+    if began is None:
+        if len(history) >= HISTORY_LIMIT:
+            return None
+        began = -1  # the whole history is within the grace
+    removing = [c["version"] for c in versions if c["version"] > after and removes_files(c)]
+    if not removing:
+        return None
+    keep = {table.version()} | {r - 1 for r in removing if r > began}
+    return VacuumPlan(sorted(v for v in keep if v >= 0), began)
 
 
-def vacuum(table: DeltaTable, grace_s: float | None = None) -> list[str]:
-    """Delete files no version within the readers' grace needs; the paths deleted.
+def vacuum(table: DeltaTable, grace_s: float | None = None, after: int = -1) -> list[str]:
+    """Delete the files that commits after version ``after`` removed and that no version
+    within the readers' grace needs; the paths deleted.
 
     Only files the log says were removed are touched ("lite" mode): a file another
     collector has written but not yet committed is never taken for garbage.
     """
-    grace = reader_grace() if grace_s is None else grace_s
-    keep = versions_in_grace(table, grace)
-    if keep is None:
-        return []  # so busy that every recent version is within the grace: later
+    plan = plan_vacuum(table, reader_grace() if grace_s is None else grace_s, after)
+    if plan is None:
+        return []
+    return run_vacuum(table, plan)
+
+
+def run_vacuum(table: DeltaTable, plan: VacuumPlan) -> list[str]:
     deleted: list[str] = table.vacuum(
-        retention_hours=0, dry_run=False, enforce_retention_duration=False, keep_versions=keep
+        retention_hours=0, dry_run=False, enforce_retention_duration=False, keep_versions=plan.keep
     )
     if deleted:
         log.info("replaced files deleted", extra={"files": len(deleted)})
@@ -112,4 +137,4 @@ def vacuum_all(lake: Lake, grace_s: float | None = None) -> int:
     """``vacuum`` on every table of the lake; how many files were deleted."""
     from pipelines.lake.tables import TABLE_SCHEMAS
 
-    return sum(len(vacuum(lake.table(name), grace_s)) for name in TABLE_SCHEMAS)
+    return sum(len(lake.vacuum(name, grace_s)) for name in TABLE_SCHEMAS)

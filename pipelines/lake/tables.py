@@ -149,6 +149,8 @@ class Lake:
         self.location = location
         self.options = storage_options(location)
         self._open: dict[str, DeltaTable] = {}
+        # Per table, the version through which replaced files are known to be deleted.
+        self._vacuumed_through: dict[str, int] = {}
 
     @classmethod
     def of(cls, data_dir: Path) -> Lake:
@@ -189,6 +191,20 @@ class Lake:
     def ensure_tables(self) -> None:
         for name in TABLE_SCHEMAS:
             self.table(name)
+
+    def vacuum(self, name: str, grace_s: float | None = None) -> list[str]:
+        """``vacuum`` of one table, skipped (one read of recent history) while no commit
+        since this lake's last vacuum of it removed files."""
+        from pipelines.lake.commit import plan_vacuum, reader_grace, run_vacuum
+
+        table = self.table(name)
+        grace = reader_grace() if grace_s is None else grace_s
+        plan = plan_vacuum(table, grace, self._vacuumed_through.get(name, -1))
+        if plan is None:
+            return []
+        deleted = run_vacuum(table, plan)
+        self._vacuumed_through[name] = plan.through
+        return deleted
 
 
 def ensure_tables(data_dir: Path) -> Lake:
