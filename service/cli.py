@@ -171,12 +171,16 @@ def cmd_migrate_lake(settings: Settings, args: argparse.Namespace) -> int:
         elif args.undo:
             print(undo(location.path))
         else:
-            print(migrate(location.path))
             moved = move_erasure_queue(settings.data_dir, KeyStore(settings.keys_location).objects)
             if moved:
                 print(
                     f"moved {moved} erasure request(s) and tombstone(s) to {settings.keys_location}"
                 )
+            try:
+                print(migrate(location.path))
+            except MigrationError:
+                if not moved:
+                    raise
     except MigrationError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -425,7 +429,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["CLEARCOUNT_KEYS"] = settings.keys_location.uri
     logs.configure(settings.log_level)
     func: Command = args.func
-    return func(settings, args)
+    from pipelines.lake.load import LoadError
+    from pipelines.lake.tables import LakeError
+    from service.serve import StartError
+
+    try:
+        return func(settings, args)
+    except (LakeError, LoadError, StartError) as exc:
+        print(f"clearcount: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

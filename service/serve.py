@@ -23,17 +23,68 @@ from types import FrameType
 from pipelines.lake.tables import ensure_views
 from pipelines.rights import audit
 from service.demo_sites import ensure_sites_file, origins_for_bind
+from service.privacy.keys import KeyStore
 from service.settings import Settings, to_env
 from service.sites import Site, load_sites
+from service.storage.objects import S3Objects
 
 log = logging.getLogger("clearcount.serve")
 
 LOADER_STOP_TIMEOUT_S = 60
 
 
+class StartError(Exception):
+    """The collector must not start as configured; the message says what to do."""
+
+
+def check_shared_state(settings: Settings) -> None:
+    """Refuse what would silently break a promise: erasures an earlier version accepted
+    (they wait in ``<data-dir>/erasure/``, where no loader looks any more), and site
+    secrets left behind when ``--keys`` moved (new secrets would make every stored
+    pseudonym unreachable by export and erasure)."""
+    old_queue = settings.data_dir / "erasure"
+    if any(any((old_queue / folder).glob("*")) for folder in ("pending", "tombstones")):
+        raise StartError(
+            f"{settings.data_dir / 'erasure'} holds erasures of an earlier clearcount: run "
+            "`clearcount migrate-lake`, which moves them to the keys location"
+        )
+    local = settings.data_dir / "keys"
+    if settings.keys_location.path == local.resolve() or not local.is_dir():
+        return
+    shared = set(KeyStore(settings.keys_location).objects.list(""))
+    stranded = sorted(p.name for p in local.glob("*.secret") if p.name not in shared)
+    if stranded:
+        raise StartError(
+            f"{local} holds {', '.join(stranded)}, which {settings.keys_location} lacks: copy "
+            "them there first (every stored pseudonym was made with them), then start again"
+        )
+
+
+def warn_about_versioned_buckets(settings: Settings) -> None:
+    """A versioned bucket keeps what clearcount deletes (destroyed salts, erased rows, the
+    erasure queue) as noncurrent versions: say so at every start."""
+    for location in {settings.lake_location, settings.keys_location}:
+        if not location.is_s3:
+            continue
+        objects = S3Objects(location)
+        try:
+            status = objects.client.get_bucket_versioning(Bucket=location.bucket).get("Status")
+        except Exception as exc:  # no permission to ask: nothing to say
+            log.info("bucket versioning unknown", extra={"error": type(exc).__name__})
+            continue
+        if status in ("Enabled", "Suspended"):
+            log.warning(
+                "bucket keeps deleted objects as old versions: expire noncurrent versions "
+                "(a lifecycle rule) or erasure and salt destruction do not reach them",
+                extra={"bucket": location.bucket},
+            )
+
+
 def prepare(settings: Settings) -> dict[str, str]:
     """Data directory, views and metrics directory; the children's environment."""
     load_sites(settings.sites)  # fail here, readably, rather than in every worker
+    check_shared_state(settings)
+    warn_about_versioned_buckets(settings)
     (settings.data_dir / "spool").mkdir(parents=True, exist_ok=True)
     ensure_views(settings.data_dir)
     metrics_dir = settings.data_dir / "run" / "metrics"

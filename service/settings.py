@@ -120,8 +120,8 @@ class Settings:
     reader_grace_s: float = _setting(
         30.0,
         "CLEARCOUNT_READER_GRACE_S",
-        "seconds files replaced by erasure, retention or compaction wait for open readers "
-        "of clearcount.duckdb before they are deleted anyway (deleted at once when none is open)",
+        "seconds a file replaced by erasure, retention or compaction stays for queries that "
+        "started before the change; an erasure completes about this long after its request",
     )
     backfill: bool = _setting(
         False,

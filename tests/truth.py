@@ -1,7 +1,7 @@
 """The README's metric definitions in plain Python, and traffic with known answers.
 
 The ground-truth tests compute every metric here, independently of the SQL
-of ``pipelines/metrics``, from the very events they send (through the spool
+of ``pipelines/analysis/metrics``, from the very events they send (through the spool
 in the unit tests, through the HTTP API in the integration tests).
 """
 

@@ -3,7 +3,7 @@
 Notebooks call ``query(con, "<name>", site=...)`` and get a pandas DataFrame,
 which Jupyter shows as a table and matplotlib plots by column. The traffic
 queries (``TRAFFIC``: days, sources, top pages) are the metrics layer's
-(``pipelines/metrics``), the numbers the report and the Stats API publish;
+(``pipelines/analysis/metrics``), the numbers the report and the Stats API publish;
 the others live in ``pipelines/analysis/sql/<name>.sql`` with bound parameters.
 """
 

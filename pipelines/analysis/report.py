@@ -1,6 +1,6 @@
 """clearcount report: one batch job that publishes aggregate tables that are safe to share.
 
-Every table is a query of the metrics layer (``pipelines/metrics``: totals,
+Every table is a query of the metrics layer (``pipelines/analysis/metrics``: totals,
 days, breakdowns, e-mail campaigns, goals, funnels and its named tables), the
 same the Stats API and the notebooks run; on DuckDB the visits are cut once
 into temp tables that every query reads. Each is k-suppressed and written as

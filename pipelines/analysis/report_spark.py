@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlglot
 from pyarrow import dataset as ds
 
@@ -54,7 +55,12 @@ def spark_rows(
             # The files of the table's current version, as every Delta reader sees it.
             files = delta.file_uris()
             if files and not lake.location.is_s3:
-                frame = spark.read.option("basePath", lake.uri(table)).parquet(*files)
+                # The table's schema, not one file's: files written before a column was
+                # added (an earlier version's, converted) read it as null.
+                schema = from_arrow_schema(pa.schema(delta.schema().to_arrow()))
+                frame = (
+                    spark.read.schema(schema).option("basePath", lake.uri(table)).parquet(*files)
+                )
             else:
                 rows = delta.to_pyarrow_dataset().to_table(
                     filter=(ds.field("site") == args["site"])

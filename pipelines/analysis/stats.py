@@ -1,6 +1,6 @@
 """Aggregate statistics over the lake for dashboards and scripts, k-suppressed.
 
-The numbers are the metrics layer's (``pipelines/metrics``), the same SQL the
+The numbers are the metrics layer's (``pipelines/analysis/metrics``), the same SQL the
 report and the notebooks run; this module parses requests and suppresses.
 
 Every count below the site's ``k`` is withheld: ``null`` and named in

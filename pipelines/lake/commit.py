@@ -94,16 +94,14 @@ def plan_vacuum(
     removed files since the grace began. A query started within the grace holds some
     version from the one current when the grace began on; a file it reads that a later
     commit removed is still named by the version before that commit. None when no
-    commit after version ``after`` removed files, or when the last ``HISTORY_LIMIT``
-    commits all fall within the grace (so busy that the plan waits)."""
+    commit after version ``after`` removed files. The recent history is read, or all of
+    it when the grace reaches further back than ``HISTORY_LIMIT`` commits."""
     cutoff_ms = ((time.time() if now is None else now) - grace_s) * 1000
     history = table.history(HISTORY_LIMIT)  # newest first
+    if len(history) >= HISTORY_LIMIT and history[-1].get("timestamp", 0) > cutoff_ms:
+        history = table.history()  # so busy that the grace reaches further back: all of it
     versions = [c for c in history if c.get("version") is not None]
-    began = next((c["version"] for c in versions if c.get("timestamp", 0) <= cutoff_ms), None)
-    if began is None:
-        if len(history) >= HISTORY_LIMIT:
-            return None
-        began = -1  # the whole history is within the grace
+    began = next((c["version"] for c in versions if c.get("timestamp", 0) <= cutoff_ms), -1)
     removing = [c["version"] for c in versions if c["version"] > after and removes_files(c)]
     if not removing:
         return None

@@ -18,6 +18,7 @@ import datetime as dt
 import fcntl
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -36,6 +37,7 @@ from pyarrow import json as pa_json
 
 from pipelines.lake.commit import retrying, vacuum_all
 from pipelines.lake.compact import compact, record
+from pipelines.lake.files import sweep_orphans
 from pipelines.lake.tables import (
     PARTITION_BY,
     SPOOL_SCHEMA,
@@ -47,6 +49,7 @@ from pipelines.lake.tables import (
 from pipelines.rights.erasure import (
     drop_tombstoned,
     erase_from_failed_lines,
+    erase_late_rows,
     pending_requests,
     process_pending,
 )
@@ -55,6 +58,7 @@ from service import metrics
 from service.ingest.spool import (
     claim_abandoned,
     fsync_dir,
+    fsync_path,
     ready_segments,
     spool_dirs,
     write_durably,
@@ -66,9 +70,17 @@ from service.sites import load_sites
 
 log = logging.getLogger("clearcount.loader")
 
-# A round commits at most this many segments, to bound the memory one commit needs.
-SEGMENTS_PER_COMMIT = 256
+# A round commits at most this many bytes of segments (and one segment at least), to bound
+# the memory one commit needs after a backlog.
+BYTES_PER_COMMIT = 128 * 1024 * 1024
 NUMBERED = "n"
+COLLECTOR_ID = re.compile(r"clearcount-[0-9a-f]{16}")
+
+
+class LoadError(Exception):
+    """The loader cannot go on without losing rows; the message says what to do."""
+
+
 # How often a following loader deletes files replaced longer than the readers' grace ago.
 VACUUM_EVERY_S = 30.0  # numbered segments are named n<12-digit number>-<original name>
 
@@ -176,18 +188,22 @@ def collector_id(data_dir: Path) -> str:
     """This collector's name in the lake's transaction log: random, made once per data
     directory, so a restarted collector recognises its own commits."""
     path = data_dir / "collector.id"
-    with contextlib.suppress(FileNotFoundError):
-        return path.read_text(encoding="utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".collector.id.{secrets.token_hex(4)}")
-    tmp.write_text(f"clearcount-{secrets.token_hex(8)}\n", encoding="utf-8")
-    try:
-        os.link(tmp, path)  # the first of two racing processes wins
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_text(encoding="utf-8").strip()
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".collector.id.{secrets.token_hex(4)}")
+        tmp.write_bytes(f"clearcount-{secrets.token_hex(8)}\n".encode())
+        fsync_path(tmp)
+        try:
+            os.link(tmp, path)  # the first of two racing processes wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        fsync_dir(data_dir)
+    name = path.read_text(encoding="utf-8").strip()
+    if not COLLECTOR_ID.fullmatch(name):
+        raise LoadError(f"{path} does not hold a collector id; remove it to make a new one")
+    return name
 
 
 def segment_number(segment: Path) -> int | None:
@@ -221,15 +237,27 @@ def number_segments(spool_dir: Path, segments: list[Path]) -> list[tuple[int, Pa
     return sorted(numbered)
 
 
+def by_size(segments: list[tuple[int, Path]], limit: int) -> list[tuple[int, Path]]:
+    """The first segments, in number order, that fit in ``limit`` bytes (at least one)."""
+    batch: list[tuple[int, Path]] = []
+    size = 0
+    for number, segment in segments:
+        size += segment.stat().st_size
+        if batch and size > limit:
+            break
+        batch.append((number, segment))
+    return batch
+
+
 # ---- loading -------------------------------------------------------------------------------
 
 
-def _append(lake: Lake, table: str, rows: pa.Table, app_id: str, version: int) -> None:
+def _append(lake: Lake, table: str, rows: pa.Table, app_id: str, version: int) -> bool:
     """One commit of ``rows`` carrying (``app_id``, ``version``), unless the table already
     holds it: a retry after a commit whose answer was lost must not commit twice."""
     current = lake.table(table)
     if (current.transaction_version(app_id) or 0) >= version:
-        return
+        return False
     write_deltalake(
         current,
         rows,
@@ -240,6 +268,7 @@ def _append(lake: Lake, table: str, rows: pa.Table, app_id: str, version: int) -
             app_transactions=[Transaction(app_id=app_id, version=version)]
         ),
     )
+    return True
 
 
 def commit_segments(
@@ -248,9 +277,12 @@ def commit_segments(
     segments: list[tuple[int, Path]],
     keys: KeyStore | None = None,
     tombstones: Tombstones | None = None,
+    fresh: frozenset[int] = frozenset(),
 ) -> LoadStats:
     """Commit the numbered segments' rows, each table once, skipping what a table already
-    holds; the segments stay until ``load_segments`` deletes them."""
+    holds; the segments stay until ``load_segments`` deletes them. ``fresh`` are the
+    numbers given this round: no table can hold them yet, unless this collector's id
+    or counter was copied or rolled back, which would lose rows and is refused."""
     stats = LoadStats(segments=len(segments))
     if not segments:
         return stats
@@ -270,19 +302,30 @@ def commit_segments(
                 "segment had unreadable lines", extra={"segment": segment.name, "lines": len(bad)}
             )
     top = segments[-1][0]
+    committed: list[pa.Table] = []
     for table in TABLE_SCHEMAS:
         if not any(table in rows for _, rows in parsed):
             continue
         # The table's own record of what this collector committed, read fresh: after a
         # crash some tables may hold a round's rows and others not.
         done = lake.table(table).transaction_version(app_id) or 0
+        if fresh and min(fresh) <= done:
+            raise LoadError(
+                f"{table} already holds segment {done} of collector {app_id}, numbered again "
+                f"here: this data directory is a copy of another collector's (give each "
+                f"collector its own by removing collector.id) or its spool/loader.seq went back"
+            )
         parts = [rows[table] for number, rows in parsed if number > done and table in rows]
         if not parts:
             continue
         rows = pa.concat_tables(parts)
-        retrying(partial(_append, lake, table, rows, app_id, top), f"load {table}")
-        stats.rows[table] += rows.num_rows
-        metrics.ROWS_LOADED.labels(table).inc(rows.num_rows)
+        if retrying(partial(_append, lake, table, rows, app_id, top), f"load {table}"):
+            stats.rows[table] += rows.num_rows
+            metrics.ROWS_LOADED.labels(table).inc(rows.num_rows)
+            committed.append(rows)
+    if keys is not None and tombstones is not None and committed:
+        # A forget accepted while this round ran: its rows here are erased all the same.
+        erase_late_rows(committed, keys, tombstones, dt.datetime.now(dt.UTC))
     return stats
 
 
@@ -292,10 +335,11 @@ def load_segments(
     segments: list[tuple[int, Path]],
     keys: KeyStore | None = None,
     tombstones: Tombstones | None = None,
+    fresh: frozenset[int] = frozenset(),
 ) -> LoadStats:
     """Commit the numbered segments, then delete them: a crash in between leaves them for
     the next round, whose commits skip what the tables already hold."""
-    stats = commit_segments(data_dir, lake, segments, keys, tombstones)
+    stats = commit_segments(data_dir, lake, segments, keys, tombstones, fresh)
     for _, segment in segments:
         segment.unlink()
     if segments:
@@ -337,8 +381,10 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
         erase_from_failed_lines(failed_dir, keys, tombstones)
         ready = ready_segments(spool_dir)
         while ready:
-            batch = number_segments(spool_dir, ready)[:SEGMENTS_PER_COMMIT]
-            total.add(load_segments(data_dir, lake, batch, keys, tombstones))
+            unnumbered = {p.name for p in ready if segment_number(p) is None}
+            batch = by_size(number_segments(spool_dir, ready), BYTES_PER_COMMIT)
+            fresh = frozenset(n for n, p in batch if p.name[14:] in unnumbered)
+            total.add(load_segments(data_dir, lake, batch, keys, tombstones, fresh))
             ready = ready_segments(spool_dir)
         # Erasures last: everything spooled before the request is in the lake by now.
         total.erasures = process_pending(data_dir, lake, keys)
@@ -360,8 +406,9 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
 
 
 def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
-    """Retention, compaction and salt rotation once per UTC day; a marker file records
-    the day done. Replaced files are deleted by later rounds, once the readers' grace allows."""
+    """Retention, compaction, salt rotation and the sweep of orphaned files once per UTC day;
+    a marker file records the day done. Replaced files are deleted by later rounds, once
+    the readers' grace allows."""
     marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
     if marker.exists():
         return False
@@ -371,6 +418,8 @@ def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
     compacted = compact(lake)
     if compacted:
         record(data_dir, compacted, actor="loader")
+    for table in TABLE_SCHEMAS:
+        sweep_orphans(lake, table)
     marker.parent.mkdir(parents=True, exist_ok=True)
     for old in marker.parent.glob("maintenance-*"):
         old.unlink()

@@ -75,6 +75,7 @@ def migrate(lake: Path) -> str:
     backup = lake / BACKUP
     backup.mkdir(exist_ok=True)
     counts: dict[str, int] = {}
+    versions: dict[str, int] = {}
     for table in tables:
         table_dir = lake / table
         for name in _hidden(table_dir):
@@ -100,16 +101,23 @@ def migrate(lake: Path) -> str:
         )
         converted = DeltaTable(str(table_dir))
         _add_missing_columns(converted, table)
-        found = DeltaTable(str(table_dir)).to_pyarrow_dataset().count_rows()
+        delta = DeltaTable(str(table_dir))
+        # Read through Delta, as every reader will: the rows the log names, not the footers.
+        found = delta.to_pyarrow_dataset().to_table(columns=[]).num_rows
         if found != expected:
             undo(lake)
             raise MigrationError(
                 f"{table}: {found} rows after conversion, {expected} before; undone"
             )
         counts[table] = found
+        versions[table] = delta.version()
     (backup / "migration.json").write_bytes(
         orjson.dumps(
-            {"converted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "rows": counts}
+            {
+                "converted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "rows": counts,
+                "versions": versions,
+            }
         )
     )
     summary = ", ".join(f"{t} {n} rows" for t, n in counts.items())
@@ -133,6 +141,14 @@ def undo(lake: Path) -> str:
     backup = lake / BACKUP
     if not backup.exists():
         raise MigrationError(f"{lake} has no conversion to undo (confirmed, or never converted)")
+    record = backup / "migration.json"
+    converted = orjson.loads(record.read_bytes())["versions"] if record.exists() else {}
+    for table, version in converted.items():
+        if DeltaTable(str(lake / table)).version() != version:
+            raise MigrationError(
+                f"{table} was written after the conversion (loads, compaction, erasure): the "
+                "Parquet lake it would go back to no longer holds the same rows; not undone"
+            )
     for table in TABLE_SCHEMAS:
         table_dir = lake / table
         shutil.rmtree(table_dir / "_delta_log", ignore_errors=True)

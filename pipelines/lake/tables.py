@@ -132,6 +132,10 @@ def table_config(table: str) -> dict[str, str]:
     }
 
 
+class LakeError(Exception):
+    """The lake cannot be used as it is; the message says what to do."""
+
+
 def lake_location(data_dir: Path) -> Location:
     """``--lake`` / ``CLEARCOUNT_LAKE``, or ``<data-dir>/lake``."""
     return Location.parse(Settings.from_env().lake, data_dir / "lake")
@@ -172,6 +176,7 @@ class Lake:
             with contextlib.suppress(TableNotFoundError):
                 self._open[name] = DeltaTable(uri, storage_options=self.options)
                 return self._open[name]
+            self._refuse_earlier_lake(name)
             try:
                 self._open[name] = DeltaTable.create(
                     uri,
@@ -187,6 +192,19 @@ class Lake:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _refuse_earlier_lake(self, name: str) -> None:
+        """A new table is never made over an earlier version's Parquet table: its rows would
+        vanish from the views, retention and erasure."""
+        folder = self.location.path
+        if folder is None:
+            return
+        table = folder / name
+        if (table / "_hidden.csv").exists() or any(table.glob("site=*/date=*/*.parquet")):
+            raise LakeError(
+                f"{table} is a Parquet table of an earlier clearcount: stop the collector and "
+                "run `clearcount migrate-lake` to convert it to Delta"
+            )
 
     def ensure_tables(self) -> None:
         for name in TABLE_SCHEMAS:

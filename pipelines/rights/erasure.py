@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import write_deltalake
 
+from pipelines.lake import files
 from pipelines.lake.commit import partition_predicate, reader_grace, retrying, vacuum
 from pipelines.lake.tables import TABLE_SCHEMAS, WRITER, Lake
 from pipelines.rights import audit
@@ -141,6 +142,27 @@ def _rewrite(lake: Lake, table: str, request: ErasureRequest, days: list[dt.date
     return retrying(change, f"erase from {table}")
 
 
+def leftovers(lake: Lake, request: ErasureRequest) -> bool:
+    """Whether a file no reader sees still holds the pseudonym: one a commit replaced that
+    vacuum must keep for the grace, or an orphan of a write that never committed, young
+    enough to be in flight still (older orphans holding it are deleted here)."""
+    now = time.time()
+    for table, columns in ERASABLE.items():
+        if request.column not in columns:
+            continue
+        live = files.live_files(lake, table)
+        removed = files.removed_files(lake, table)
+        for stored in files.stored_files(lake, table, request.site):
+            if stored.path in live:
+                continue  # searched through the table: rewritten until it holds none
+            if not files.holds(lake, table, stored.path, request.column, request.key):
+                continue
+            if stored.path in removed or now - stored.modified < files.ORPHAN_AGE_S:
+                return True
+            files.delete(lake, table, stored.path)
+    return False
+
+
 def _state_name(request: ErasureRequest) -> str:
     return f"{PENDING}/{request.id}.state"
 
@@ -192,6 +214,8 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
             continue
         for table in ERASABLE:
             vacuum(lake.table(table), grace)
+        if leftovers(lake, request):
+            continue  # replaced files within the grace, or young orphans: a later round
         receipt = {
             "request_id": request.id,
             "site": request.site,
@@ -251,17 +275,18 @@ def _erased_line(line: bytes, keys: KeyStore, tombstones: Tombstones) -> bool:
     )
 
 
-def drop_tombstoned(
+def _erased_mask(
     records: pa.Table, keys: KeyStore, tombstones: Tombstones
-) -> tuple[pa.Table, int]:
-    """Spooled rows of erased pseudonyms, removed before they reach the lake."""
-    if not tombstones or not records.num_rows:
-        return records, 0
+) -> tuple[pa.Array, list[tuple[str, str, int]]]:
+    """Which rows belong to erased pseudonyms, and those pseudonyms as (site, column, key)."""
     drop = pa.array([False] * records.num_rows)
+    found: list[tuple[str, str, int]] = []
     for site in pc.unique(records["site"]).to_pylist():
         secret = keys.site_secret(site)
         in_site = pc.equal(records["site"], site)
         for column in COLUMNS:
+            if column not in records.column_names:
+                continue
             values = pc.unique(pc.filter(records[column], in_site)).to_pylist()
             erased = [
                 v
@@ -269,10 +294,39 @@ def drop_tombstoned(
                 if v is not None and tombstone_name(secret, column, v) in tombstones
             ]
             if erased:
+                found += [(site, column, v) for v in erased]
                 hit = pc.and_(
                     in_site,
                     pc.fill_null(pc.is_in(records[column], pa.array(erased, pa.int64())), False),
                 )
                 drop = pc.or_(drop, hit)
+    return drop, found
+
+
+def drop_tombstoned(
+    records: pa.Table, keys: KeyStore, tombstones: Tombstones
+) -> tuple[pa.Table, int]:
+    """Spooled rows of erased pseudonyms, removed before they reach the lake."""
+    if not tombstones or not records.num_rows:
+        return records, 0
+    drop, _ = _erased_mask(records, keys, tombstones)
     dropped = pc.sum(drop).as_py() or 0
     return records.filter(pc.invert(drop)), int(dropped)
+
+
+def erase_late_rows(
+    committed: list[pa.Table], keys: KeyStore, tombstones: Tombstones, now: dt.datetime
+) -> int:
+    """Rows a loader committed for a pseudonym whose tombstone it had not yet seen: each
+    such pseudonym gets a new erasure request, so its rows go even if the first request
+    was completed meanwhile by another collector. How many requests were made."""
+    tombstones.refresh()
+    if not tombstones:
+        return 0
+    late: set[tuple[str, str, int]] = set()
+    for rows in committed:
+        if rows.num_rows:
+            late.update(_erased_mask(rows, keys, tombstones)[1])
+    for site, column, key in sorted(late):
+        request_erasure(keys, site, column, key, block_days=0, now=now)
+    return len(late)

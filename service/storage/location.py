@@ -33,6 +33,8 @@ class Location:
             if not bucket:
                 raise ValueError(f"{raw!r} names no bucket")
             return cls(bucket=bucket, prefix=prefix.strip("/"))
+        if "://" in raw:
+            raise ValueError(f"{raw!r}: a location is a directory or s3://bucket/prefix")
         return cls(path=Path(raw).resolve())
 
     @property
@@ -54,18 +56,24 @@ class Location:
         return self.uri
 
 
+def s3_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def s3_endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def storage_options(location: Location) -> dict[str, str]:
     """delta-rs options for the location: on S3, the endpoint and region from ``AWS_*``
     (delta-rs reads the credentials itself), and plain HTTP allowed only for an
     ``http://`` endpoint, which is what a local S3 API such as moto serves."""
     if not location.is_s3:
         return {}
-    options: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options = {"AWS_REGION": s3_region()}
+    endpoint = s3_endpoint()
     if endpoint:
         options["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    options["AWS_REGION"] = region or "us-east-1"
     return options

@@ -13,11 +13,12 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from service.ingest.spool import fsync_dir, write_durably
-from service.storage.location import Location
+from service.storage.location import Location, s3_endpoint, s3_region
 
 
 class Objects(Protocol):
@@ -40,16 +41,22 @@ class Objects(Protocol):
         ...
 
 
-def create_or_read(objects: Objects, name: str, data: bytes) -> bytes:
-    """The bytes stored under ``name``: ``data`` if this call created it, else the winner's."""
-    existing = objects.get(name)
-    if existing is not None:
-        return existing
-    objects.create(name, data)
-    stored = objects.get(name)
-    if stored is None:  # deleted between the two calls: only an expired salt can be
-        raise FileNotFoundError(name)
-    return stored
+def create_or_read(objects: Objects, name: str, data: bytes, attempts: int = 10) -> bytes:
+    """The bytes stored under ``name``: ``data`` if this call created it, else the winner's.
+
+    A create that lost to a write still in flight (S3 answers 409 then) finds nothing
+    to read yet: it waits a moment and tries again.
+    """
+    for attempt in range(attempts):
+        existing = objects.get(name)
+        if existing is not None:
+            return existing
+        objects.create(name, data)
+        stored = objects.get(name)
+        if stored is not None:
+            return stored
+        time.sleep(0.05 * (attempt + 1))
+    raise FileNotFoundError(name)
 
 
 class LocalObjects:
@@ -72,7 +79,7 @@ class LocalObjects:
 
     def create(self, name: str, data: bytes) -> bool:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._folder(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -92,8 +99,18 @@ class LocalObjects:
 
     def put(self, name: str, data: bytes) -> None:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._folder(path.parent)
         write_durably(path, data)
+
+    def _folder(self, folder: Path) -> None:
+        """Create the folder and make each new level durable in its parent."""
+        missing = []
+        while not folder.exists() and folder != self.root:
+            missing.append(folder)
+            folder = folder.parent
+        for level in reversed(missing):
+            level.mkdir(mode=0o700, exist_ok=True)
+            fsync_dir(level.parent)
 
     def delete(self, name: str) -> None:
         path = self._path(name)
@@ -131,7 +148,10 @@ class S3Objects:
                 if self._client is None:
                     import boto3
 
-                    self._client = boto3.client("s3")
+                    # botocore reads no AWS_REGION: the same region and endpoint as delta-rs.
+                    self._client = boto3.client(
+                        "s3", region_name=s3_region(), endpoint_url=s3_endpoint()
+                    )
         return self._client
 
     def _key(self, name: str) -> str:
@@ -154,6 +174,7 @@ class S3Objects:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
+            # 412: another writer created it first; 409: another write is in flight.
             if code in ("PreconditionFailed", "ConditionalRequestConflict"):
                 return False
             raise

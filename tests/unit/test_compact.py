@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,11 +17,12 @@ import pytest
 
 from pipelines.lake.commit import vacuum, vacuum_all
 from pipelines.lake.compact import compact
-from pipelines.lake.load import daily_maintenance, load_once
+from pipelines.lake.load import daily_maintenance, load_once, load_segments, number_segments
 from pipelines.lake.tables import Lake, ensure_views
 from pipelines.rights.erasure import RECEIPTS, pending_requests, process_pending, request_erasure
-from service.ingest.spool import SpoolWriter
+from service.ingest.spool import SpoolWriter, ready_segments
 from service.privacy.keys import KeyStore
+from service.privacy.tombstones import Tombstones
 from tests import patience
 from tests.lake_bytes import holding, local_files
 
@@ -208,3 +210,48 @@ def test_daily_maintenance_compacts_once_a_day(tmp_path: Path) -> None:
     load_once(tmp_path)
     assert not daily_maintenance(tmp_path, sites, today)  # done for the day
     assert len(event_files(tmp_path)) == 4
+
+
+def test_erasure_waits_for_and_deletes_orphans_that_hold_the_pseudonym(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written for a commit that never happened (a crash, a lost race) is named by no
+    commit; if it holds the pseudonym, erasure completes only once it is gone: deleted by
+    erasure when older than any write in flight could be, waited for when younger."""
+    monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "0")
+    small_lake(tmp_path, batches=2)
+    lake = Lake.of(tmp_path)
+    keys = KeyStore(tmp_path / "keys")
+    live = sorted(lake.table("events").file_uris())
+    orphan = Path(live[0]).with_name("part-00000-orphan-c000.zstd.parquet")
+    orphan.write_bytes(Path(live[0]).read_bytes())  # as a crashed writer leaves it
+    request_erasure(keys, "shop", "visitor_key", ERASED, block_days=1, now=dt.datetime.now(dt.UTC))
+    process_pending(tmp_path, lake, keys)  # rewrites the live files
+    assert process_pending(tmp_path, lake, keys) == []  # the young orphan holds the pseudonym
+    assert orphan.exists()
+    old = time.time() - 3600
+    os.utime(orphan, (old, old))
+    assert len(process_pending(tmp_path, lake, keys)) == 1
+    assert not orphan.exists()
+    assert holding(local_files(tmp_path / "lake"), ERASED) == []
+
+
+def test_rows_committed_before_the_loader_saw_the_tombstone_are_erased_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another collector completes a forget while this loader, which read the tombstones
+    before the forget, commits the visitor's rows: the loader files a new request."""
+    monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "0")
+    keys = KeyStore(tmp_path / "keys")
+    spool_rows(tmp_path, 0)
+    numbered = number_segments(tmp_path / "spool", ready_segments(tmp_path / "spool"))
+    unaware = Tombstones(keys.objects)  # read before the forget: empty
+    request_erasure(keys, "shop", "visitor_key", ERASED, block_days=1, now=dt.datetime.now(dt.UTC))
+    lake = Lake.of(tmp_path)
+    assert process_pending(tmp_path, lake, keys)  # nothing loaded yet: completed at once
+    load_segments(tmp_path, lake, numbered, keys, unaware)  # commits the rows after all
+    assert len(pending_requests(keys.objects)) == 1
+    load_once(tmp_path)
+    ensure_views(tmp_path)
+    assert [r for r in all_rows(tmp_path) if ERASED in r] == []
+    assert holding(local_files(tmp_path / "lake"), ERASED) == []

@@ -144,3 +144,33 @@ def test_a_delta_lake_is_not_converted_again(tmp_path: Path) -> None:
     result = migrate(tmp_path)
     assert result.returncode == 1
     assert "no Parquet lake of an earlier version" in result.stderr
+
+
+def test_a_collector_refuses_to_start_on_a_lake_not_yet_converted(tmp_path: Path) -> None:
+    """A new Delta table over the old files would hide their rows from views and erasure."""
+    old_lake(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "load", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=patience.COMMAND_S,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "clearcount migrate-lake" in result.stderr
+    assert not (tmp_path / "lake" / "events" / "_delta_log").exists()
+
+
+def test_undo_is_refused_once_the_converted_lake_was_written(tmp_path: Path) -> None:
+    old_lake(tmp_path)
+    assert migrate(tmp_path).returncode == 0
+    writer = SpoolWriter(tmp_path / "spool", max_age_s=60)
+    new = {"k": "e", "event_id": "new", "site": "shop", "type": "pageview"}
+    writer.append([orjson.dumps(new | {"received_at": 1795000000000}) + b"\n"])
+    writer.close()
+    load_once(tmp_path)
+    undone = migrate(tmp_path, "--undo")
+    assert undone.returncode == 1
+    assert "written after the conversion" in undone.stderr
+    assert (tmp_path / "lake" / "events" / "_delta_log").exists()
