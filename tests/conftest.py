@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from pipelines.lake.tables import close_views
 from service.ingest.event import Client, Context, Dropped, Event
 from service.ingest.pipeline import run
 from service.privacy.keys import KeyStore
@@ -102,6 +103,7 @@ def _stop_servers_started_by_the_test() -> Iterator[None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any process it started is still alive, and kill those that are."""
+    close_views()
     for server in STARTED:
         if server.running:
             server.kill()

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import requests
 
+from pipelines.lake.tables import open_views
 from service.readiness import NotReady, kill_group, start_server, stop_group
 from tests import patience
 
@@ -154,7 +154,9 @@ class Server:
         return run_cli(*args, data_dir=self.data_dir, sites=self.root / "sites.toml")
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        con = duckdb.connect(str(self.data_dir / "clearcount.duckdb"), read_only=True)
+        """A read-only query of the views, through one DuckDB instance per data directory
+        (as clearcount's own readers do: loading the Delta reader costs 0.3 s an instance)."""
+        con = open_views(self.data_dir)
         try:
             return con.execute(sql, params or []).fetchall()
         finally:

@@ -36,7 +36,7 @@ from tests.lake_bytes import holding, local_files
 
 CLIENTS_PER_COLLECTOR = 3
 MAX_REQUESTS_PER_CLIENT = 400
-LOAD_SECONDS = 4.0
+LOAD_SECONDS = 3.0
 GRACE_S = 2.0
 SHARED = "visitor-seen-by-both-5b1f"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -88,8 +88,22 @@ class SharedStorage:
         for bucket in ("analytics-lake", "analytics-keys"):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 for item in page.get("Contents", []):
-                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    try:
+                        body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    except client.exceptions.NoSuchKey:
+                        continue  # vacuumed between the listing and the read
                     yield f"{bucket}/{item['Key']}", body
+
+    def erasures_done(self) -> bool:
+        """A receipt written and no request pending, in the shared keys location."""
+        objects = self.keystore().objects
+        saved = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            return bool(objects.list("erasure/receipts")) and not objects.list("erasure/pending")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def keystore(self) -> KeyStore:
         saved = dict(os.environ)
@@ -280,40 +294,39 @@ def test_two_collectors_share_one_lake_exactly_once(storage: SharedStorage, tmp_
         assert len(reads) > 5
         assert all(total == distinct for total, distinct in reads if not isinstance(total, str))
 
-        # The Spark report on the shared lake equals DuckDB's.
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        outputs = {}
-        for engine in ("duckdb", "spark"):
-            out = tmp_path / f"report-{engine}"
-            env = {**a.env(), "HOME": str(a.root)}
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "service.cli",
-                    "report",
-                    "--site",
-                    "shop",
-                    "--from",
-                    day,
-                    "--to",
-                    day,
-                    "--out",
-                    str(out),
-                    "--engine",
-                    engine,
-                ],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=patience.COMMAND_S,
-                check=False,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-            outputs[engine] = {p.name: read_csv(p) for p in sorted(out.glob("*.csv"))}
-        assert outputs["spark"] == outputs["duckdb"]
-        assert outputs["duckdb"]["overview.csv"]
+        if storage.kind == "s3":  # the Spark report on the S3 lake equals DuckDB's
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            outputs = {}
+            for engine in ("duckdb", "spark"):
+                out = tmp_path / f"report-{engine}"
+                result = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "service.cli",
+                        "report",
+                        "--site",
+                        "shop",
+                        "--from",
+                        day,
+                        "--to",
+                        day,
+                        "--out",
+                        str(out),
+                        "--engine",
+                        engine,
+                    ],
+                    cwd=ROOT,
+                    env=a.env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=patience.COMMAND_S,
+                    check=False,
+                )
+                assert result.returncode == 0, result.stderr[-3000:]
+                outputs[engine] = {p.name: read_csv(p) for p in sorted(out.glob("*.csv"))}
+            assert outputs["spark"] == outputs["duckdb"]
+            assert outputs["duckdb"]["overview.csv"]
 
         # A forget sent to A erases the rows B loaded, and leaves no byte of the pseudonym.
         key = hmac64(storage.keystore().site_secret("shop"), SHARED)
@@ -325,14 +338,11 @@ def test_two_collectors_share_one_lake_exactly_once(storage: SharedStorage, tmp_
         )
         assert forget.status_code == 202
         deadline = time.monotonic() + patience.LOADED_S
+        while time.monotonic() < deadline and not storage.erasures_done():
+            time.sleep(0.5)
+        assert storage.erasures_done()
         con = analyst(b, storage)
         try:
-            while time.monotonic() < deadline and (
-                con.execute("SELECT count(*) FROM events WHERE visitor_key = ?", [key]).fetchall()
-                != [(0,)]
-                or holding(storage.every_file(), key)
-            ):
-                time.sleep(0.5)
             assert con.execute(
                 "SELECT count(*) FROM events WHERE visitor_key = ?", [key]
             ).fetchall() == [(0,)]
