@@ -187,7 +187,8 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
     A request completes when a search finds none of its rows and the readers'
     grace has passed since it was accepted and since its last rewrite: loaders
     that had not seen its tombstone have committed by then, and the files the
-    rewrites replaced may be vacuumed. Any collector's loader may complete it;
+    rewrites replaced may be vacuumed; and when no file outside the live set
+    holds the pseudonym (``leftovers``). Any collector's loader may complete it;
     the receipt is created once, by whichever gets there first.
     """
     objects = keys.objects
