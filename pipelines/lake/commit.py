@@ -109,20 +109,12 @@ def plan_vacuum(
     return VacuumPlan(sorted(v for v in keep if v >= 0), began)
 
 
-def vacuum(table: DeltaTable, grace_s: float | None = None, after: int = -1) -> list[str]:
-    """Delete the files that commits after version ``after`` removed and that no version
-    within the readers' grace needs; the paths deleted.
+def run_vacuum(table: DeltaTable, plan: VacuumPlan) -> list[str]:
+    """Delete the replaced files the plan does not keep; the paths deleted.
 
     Only files the log says were removed are touched ("lite" mode): a file another
     collector has written but not yet committed is never taken for garbage.
     """
-    plan = plan_vacuum(table, reader_grace() if grace_s is None else grace_s, after)
-    if plan is None:
-        return []
-    return run_vacuum(table, plan)
-
-
-def run_vacuum(table: DeltaTable, plan: VacuumPlan) -> list[str]:
     deleted: list[str] = table.vacuum(
         retention_hours=0, dry_run=False, enforce_retention_duration=False, keep_versions=plan.keep
     )
@@ -132,7 +124,7 @@ def run_vacuum(table: DeltaTable, plan: VacuumPlan) -> list[str]:
 
 
 def vacuum_all(lake: Lake, grace_s: float | None = None) -> int:
-    """``vacuum`` on every table of the lake; how many files were deleted."""
+    """``Lake.vacuum`` of every table of the lake; how many files were deleted."""
     from pipelines.lake.tables import TABLE_SCHEMAS
 
     return sum(len(lake.vacuum(name, grace_s)) for name in TABLE_SCHEMAS)

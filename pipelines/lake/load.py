@@ -374,7 +374,6 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
     keys = KeyStore(keys_location(data_dir))
     tombstones = Tombstones(keys.objects)
     with loader_lock(data_dir):
-        tombstones.purge_expired(dt.datetime.now(dt.UTC).date())
         tombstones.refresh()
         claim_abandoned(spool_dir)
         _, _, failed_dir = spool_dirs(spool_dir)
@@ -406,13 +405,15 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
 
 
 def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
-    """Retention, compaction, salt rotation and the sweep of orphaned files once per UTC day;
-    a marker file records the day done. Replaced files are deleted by later rounds, once
-    the readers' grace allows."""
+    """Retention, compaction, salt rotation, expired tombstones and the sweep of orphaned
+    files once per UTC day; a marker file records the day done. Replaced files are
+    deleted by later rounds, once the readers' grace allows."""
     marker = data_dir / "run" / f"maintenance-{today.isoformat()}"
     if marker.exists():
         return False
-    KeyStore(keys_location(data_dir)).daily_salt(today)  # destroys expired salts
+    keys = KeyStore(keys_location(data_dir))
+    keys.daily_salt(today)  # destroys expired salts
+    Tombstones(keys.objects).purge_expired(today)
     lake = Lake.of(data_dir)
     apply_retention(data_dir, lake, load_sites(sites_path), today)
     compacted = compact(lake)

@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 from deltalake import write_deltalake
 
 from pipelines.lake import files
-from pipelines.lake.commit import partition_predicate, reader_grace, retrying, vacuum
+from pipelines.lake.commit import partition_predicate, reader_grace, retrying
 from pipelines.lake.tables import TABLE_SCHEMAS, WRITER, Lake
 from pipelines.rights import audit
 from service.ingest.spool import write_durably
@@ -214,7 +214,7 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
         if now - since < grace:
             continue
         for table in ERASABLE:
-            vacuum(lake.table(table), grace)
+            lake.vacuum(table, grace)
         if leftovers(lake, request):
             continue  # replaced files within the grace, or young orphans: a later round
         receipt = {

@@ -15,7 +15,7 @@ import duckdb
 import orjson
 import pytest
 
-from pipelines.lake.commit import vacuum, vacuum_all
+from pipelines.lake.commit import vacuum_all
 from pipelines.lake.compact import compact
 from pipelines.lake.load import daily_maintenance, load_once, load_segments, number_segments
 from pipelines.lake.tables import Lake, ensure_views
@@ -96,7 +96,7 @@ def test_compaction_merges_small_files_and_changes_no_row(tmp_path: Path) -> Non
     assert len(event_files(tmp_path)) == 2
     # The replaced files stay for readers until vacuumed; then only live files are left.
     assert len(parquet_on_disk(tmp_path)) == 14
-    vacuum(Lake.of(tmp_path).table("events"), grace_s=0)
+    Lake.of(tmp_path).vacuum("events", grace_s=0)
     assert parquet_on_disk(tmp_path) == sorted(event_files(tmp_path))
     # A compacted lake has nothing more to merge.
     assert not compact(Lake.of(tmp_path))
@@ -108,9 +108,9 @@ def test_replaced_files_stay_for_the_readers_grace(tmp_path: Path) -> None:
     compact(lake)
     assert len(parquet_on_disk(tmp_path)) == 8
     # A query may have started just before compaction: its files stay for the grace.
-    assert vacuum(lake.table("events"), grace_s=3) == []
+    assert lake.vacuum("events", grace_s=3) == []
     time.sleep(3.5)
-    assert len(vacuum(lake.table("events"), grace_s=3)) == 6
+    assert len(lake.vacuum("events", grace_s=3)) == 6
     assert parquet_on_disk(tmp_path) == event_files(tmp_path)
 
 
