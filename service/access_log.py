@@ -39,6 +39,10 @@ class PrivacyAccessLogger(Logger):  # type: ignore[misc]
         path = environ.get("PATH_INFO", "")
         if path.startswith("/api/stats/"):
             route = "/api/stats/*"
+        elif path.startswith("/dashboard"):  # never the site or the query (a share token)
+            route = "/dashboard/*"
+        elif path.startswith("/static/"):
+            route = "/static/*"
         else:
             route = path if path in KNOWN_ROUTES else "other"
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status

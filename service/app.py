@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.http import (
     beacon,
     collect,
+    dashboard,
     demo,
     errors,
     health,
@@ -65,13 +66,16 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["clearcount"] = app_state
     if settings.trusted_proxies > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     for blueprint in (
         home.bp,
         collect.bp,
         tracking.bp,
         rights.bp,
         stats.bp,
+        dashboard.bp,
         health.bp,
         beacon.bp,
         openapi.bp,

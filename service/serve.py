@@ -110,10 +110,13 @@ def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool
     """What a person starting the collector needs first: where to look, and the API token."""
     url = public_url(settings.bind)
     rows = [("about this collector", f"{url}/")]
+    first = next((s for s in sites.values() if s.stats_token), None)
+    if first is not None:
+        rows.append(("dashboard", f"{url}/dashboard/{first.id}"))
+        rows.append(("sign in with", f"the site's stats_token (below, and in {settings.sites})"))
     if settings.demo:
         rows.append(("demo shop", f"{url}/demo"))
     rows.append(("Stats API token", f"stats_token of each site in {settings.sites.resolve()}"))
-    first = next((s for s in sites.values() if s.stats_token), None)
     if first is not None:
         token = first.stats_token if sites_written else "<stats_token>"
         rows.append(

@@ -117,6 +117,16 @@ class Settings:
         "CLEARCOUNT_MAX_LOADER_LAG_S",
         "/readyz answers 503 when the oldest closed segment waits longer than this",
     )
+    dashboard_session_hours: int = _setting(
+        12,
+        "CLEARCOUNT_DASHBOARD_SESSION_HOURS",
+        "hours a dashboard login lasts before the site's stats_token is asked for again",
+    )
+    login_rate_limit: int = _setting(
+        10,
+        "CLEARCOUNT_LOGIN_RATE_LIMIT",
+        "wrong dashboard tokens per minute per client before logins answer 429; 0 turns it off",
+    )
     reader_grace_s: float = _setting(
         30.0,
         "CLEARCOUNT_READER_GRACE_S",

@@ -45,6 +45,7 @@ class Site:
     erase_on_withdrawal: bool = False
     erasure_block_days: int = 30
     stats_token: str | None = None
+    share_token: str | None = None  # a read-only dashboard link: /dashboard/<site>?auth=
     goals: tuple[Goal, ...] = ()
     funnels: tuple[Funnel, ...] = ()
 

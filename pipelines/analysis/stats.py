@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipelines.analysis.metrics import (
     DIMENSIONS,
+    EMAIL_METRICS,
     METRICS,
+    NAMED_TABLES,
     MetricsError,
     aggregate_sql,
     breakdown_metrics,
     breakdown_sql,
+    email_campaigns_sql,
+    named_sql,
     params,
     timeseries_sql,
 )
@@ -46,6 +51,7 @@ DEFAULT_AGGREGATE = (
 )
 DEFAULT_TIMESERIES = ("visitors", "visits", "pageviews")
 UNITS = {name: metric.unit for name, metric in METRICS.items()}
+MAX_HOURLY_DAYS = 7
 
 
 class StatsError(MetricsError):
@@ -61,6 +67,10 @@ class Query:
     metrics: tuple[str, ...] = ()  # () = the endpoint's default
     today: dt.date | None = None  # the collector's (UTC) day: marked partial when in the period
     compare: bool = False  # compare=previous_period: each total beside the period before
+    interval: str = "day"  # a time series' buckets: day, or hour (UTC)
+    # "sessions": totals, days and breakdowns from the loaders' rollup (the Stats API's
+    # and the dashboard's); "events": the same metrics over raw events
+    source: str = "sessions"
 
     def previous(self) -> Query:
         """The period of the same length that ends the day before this one starts."""
@@ -76,6 +86,36 @@ class Query:
         if self.today is not None and self.date_from <= self.today <= self.date_to:
             return self.today
         return None
+
+
+def query_from_args(site: Site, args: Mapping[str, str], today: dt.date) -> Query:
+    """A query from the Stats API's parameters (the dashboard's URLs use the same):
+    ``period``/``date`` or ``from``/``to``, ``filters``, ``metrics``, ``compare``,
+    ``interval``."""
+    start, end = parse_period(
+        args.get("period"), args.get("date"), args.get("from"), args.get("to"), today
+    )
+    return Query(
+        site,
+        start,
+        end,
+        parse_filters(args.get("filters")),
+        parse_metrics(args.get("metrics")),
+        today,
+        parse_compare(args.get("compare")),
+        parse_interval(args.get("interval"), start, end),
+    )
+
+
+def parse_interval(text: str | None, start: dt.date, end: dt.date) -> str:
+    """``interval=day`` (the default) or ``hour``, for periods of up to 7 days."""
+    if text in (None, "", "day"):
+        return "day"
+    if text != "hour":
+        raise StatsError("interval is day or hour")
+    if (end - start).days >= MAX_HOURLY_DAYS:
+        raise StatsError(f"interval=hour takes periods of up to {MAX_HOURLY_DAYS} days")
+    return "hour"
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
@@ -184,7 +224,7 @@ def aggregate(data_dir: Path, query: Query) -> dict[str, Any]:
     """Each metric over the period; with ``compare``, each as ``{"value", "previous",
     "change"}`` beside the period of the same length before it."""
     names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
-    sql = aggregate_sql(names, query.filters)
+    sql = aggregate_sql(names, query.filters, source=query.source)
     current = suppress(_run(data_dir, sql, _values(query))[0], query.site.k)
     if not query.compare:
         return current
@@ -205,11 +245,15 @@ def aggregate(data_dir: Path, query: Query) -> dict[str, Any]:
 
 def timeseries(data_dir: Path, query: Query) -> list[dict[str, Any]]:
     names = _chosen(query, DEFAULT_TIMESERIES, tuple(METRICS))
-    sql = timeseries_sql(names, query.filters)
+    sql = timeseries_sql(names, query.filters, interval=query.interval, source=query.source)
     rows = [suppress(r, query.site.k) for r in _run(data_dir, sql, _values(query))]
     for r in rows:
-        r["partial"] = r["date"] == query.partial_day
-        r["date"] = r["date"].isoformat()
+        if query.interval == "hour":
+            r["partial"] = r["hour"].date() == query.partial_day
+            r["hour"] = r["hour"].strftime("%Y-%m-%dT%H:00:00Z")
+        else:
+            r["partial"] = r["date"] == query.partial_day
+            r["date"] = r["date"].isoformat()
     return rows
 
 
@@ -222,17 +266,52 @@ def breakdown(
         raise StatsError(f"property is one of {', '.join(PROPERTIES)}")
     allowed = breakdown_metrics(prop)
     names = _chosen(query, allowed, allowed)
-    sql = breakdown_sql(prop, names, query.filters)
+    sql = breakdown_sql(prop, names, query.filters, source=query.source)
     rows = _run(data_dir, sql, _values(query))
-    k = query.site.k
-    counts = [n for n in names if METRICS[n].count]
+    return withhold_rows(rows, [n for n in names if METRICS[n].count], query.site.k, limit)
+
+
+def withhold_rows(
+    rows: list[dict[str, Any]], counts: list[str], k: int, limit: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows whose every count is at least k, and how many were withheld (left out
+    entirely: a rare value can identify on its own). One withheld row is the total minus
+    the rest, so the smallest shown row is withheld with it."""
     shown = [r for r in rows if all(r[c] is not None and r[c] >= k for c in counts)]
     withheld = len(rows) - len(shown)
     if withheld == 1 and shown:
-        # One withheld row is the total minus the rest: withhold the smallest shown row too.
         shown.remove(min(shown, key=lambda r: tuple(r[c] for c in counts)))
         withheld += 1
-    return shown[:limit], withheld
+    return (shown if limit is None else shown[:limit]), withheld
+
+
+# Each named table's counts, which the suppression below k looks at.
+TABLE_COUNTS = {
+    "bot_share": ("events",),
+    "click_targets": ("clicks",),
+    "consent_mix": ("events",),
+    "custom_events": ("events", "visitors"),
+    "scroll_depth": ("engagements",),
+}
+
+
+def table(data_dir: Path, query: Query, name: str) -> tuple[list[dict[str, Any]], int]:
+    """A named table of the metrics layer (``metrics/tables``), k-suppressed like a
+    breakdown; the filterable ones narrowed by the query's filters."""
+    if name not in NAMED_TABLES:
+        raise StatsError(f"table is one of {', '.join(NAMED_TABLES)}")
+    rows = _run(data_dir, named_sql(name, query.filters), _values(query))
+    return withhold_rows(rows, list(TABLE_COUNTS[name]), query.site.k)
+
+
+def email_campaigns(data_dir: Path, query: Query) -> tuple[list[dict[str, Any]], int]:
+    """Opens, clicks and click-to-open per e-mail campaign; a campaign with fewer than k
+    openers or clickers is withheld whole (its rate would tell the counts)."""
+    if query.filters:
+        raise StatsError("e-mail campaigns take no filters: an open is not part of a visit")
+    rows = _run(data_dir, email_campaigns_sql(), _values(query))
+    counts = [n for n, m in EMAIL_METRICS.items() if m.count]
+    return withhold_rows(rows, counts, query.site.k)
 
 
 GOAL_UNITS = {

@@ -38,6 +38,7 @@ from pyarrow import json as pa_json
 from pipelines.lake.commit import retrying, vacuum_all
 from pipelines.lake.compact import compact, record
 from pipelines.lake.files import sweep_orphans
+from pipelines.lake.rollups import refresh as refresh_rollups
 from pipelines.lake.tables import (
     PARTITION_BY,
     SPOOL_SCHEMA,
@@ -392,6 +393,8 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
             threading.Event().wait(min(1.0, max(settings.reader_grace_s / 4, 0.1)))
             with loader_lock(data_dir):
                 total.erasures += process_pending(data_dir, lake, keys)
+        # a one-shot load leaves the dashboard's rollup current too
+        refresh_rollups(lake)
     if total.segments:
         log.info(
             "loaded",
@@ -428,6 +431,23 @@ def daily_maintenance(data_dir: Path, sites_path: Path, today: dt.date) -> bool:
     return True
 
 
+@dataclass
+class RollupPacing:
+    """When ``follow`` refreshes the sessions rollup: after every round while a refresh is
+    cheap, and at most a tenth of the time when it is not (a big site's day costs more
+    to rebuild than a round of loading), so loading never waits long on the rollup."""
+
+    share: float = 0.1
+    next_at: float = 0.0
+
+    def maybe_refresh(self, lake: Lake) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            return
+        stats = refresh_rollups(lake)
+        self.next_at = now + stats.seconds / self.share
+
+
 def follow(
     data_dir: Path, interval_s: float, stop: threading.Event, sites_path: Path | None = None
 ) -> None:
@@ -438,9 +458,11 @@ def follow(
     """
     vacuumed = 0.0
     lake = Lake.of(data_dir)
+    rollups = RollupPacing()
     while not stop.is_set():
         try:
             load_once(data_dir, wait=False, lake=lake)
+            rollups.maybe_refresh(lake)
             if sites_path is not None:
                 daily_maintenance(data_dir, sites_path, dt.datetime.now(dt.UTC).date())
                 if time.monotonic() - vacuumed > VACUUM_EVERY_S:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, convert_to_deltalake
 
-from pipelines.lake.tables import PARTITION_FIELDS, TABLE_SCHEMAS, table_config
+from pipelines.lake.tables import PARTITION_FIELDS, ROLLUP_TABLES, TABLE_SCHEMAS, table_config
 from service.storage.objects import Objects
 
 BACKUP = ".migration"
@@ -50,7 +50,9 @@ class MigrationError(Exception):
 
 def _old_tables(lake: Path) -> list[str]:
     return [
-        t for t in TABLE_SCHEMAS if (lake / t).is_dir() and not (lake / t / "_delta_log").exists()
+        t
+        for t in TABLE_SCHEMAS
+        if t not in ROLLUP_TABLES and (lake / t).is_dir() and not (lake / t / "_delta_log").exists()
     ]
 
 
@@ -150,6 +152,8 @@ def undo(lake: Path) -> str:
                 "Parquet lake it would go back to no longer holds the same rows; not undone"
             )
     for table in TABLE_SCHEMAS:
+        if table in ROLLUP_TABLES:  # built from the converted events: not part of the undo
+            continue
         table_dir = lake / table
         shutil.rmtree(table_dir / "_delta_log", ignore_errors=True)
         kept = backup / table

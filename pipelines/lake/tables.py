@@ -96,6 +96,40 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+# The dashboard's rollup (``pipelines/lake/rollups.py``): a row per visit and UTC day the
+# visit has events on, with the visit's properties; built from ``events`` by the loaders.
+SESSION_FIELDS = [
+    ("visitor_key", pa.int64()),
+    ("visit_date", pa.date32()),
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("day_pageviews", pa.int64()),
+    (
+        "pages",
+        pa.list_(pa.struct([("path", pa.string()), ("views", pa.int64())])),
+    ),
+    (
+        "hours",
+        pa.list_(pa.struct([("hour", pa.int8()), ("views", pa.int64())])),
+    ),
+    ("pageviews", pa.int64()),
+    ("interactions", pa.int64()),
+    ("duration_s", pa.float64()),
+    ("entry_path", pa.string()),
+    ("exit_path", pa.string()),
+    ("source", pa.string()),
+    ("referrer_host", pa.string()),
+    ("utm_source", pa.string()),
+    ("utm_medium", pa.string()),
+    ("utm_campaign", pa.string()),
+    ("country", pa.string()),
+    ("browser", pa.string()),
+    ("os", pa.string()),
+    ("device", pa.string()),
+    ("paths", pa.list_(pa.string())),
+]
+SCHEMAS["sessions"] = pa.schema(SESSION_FIELDS)
+# Tables made from other tables, never from the spool: rebuilt, not migrated or loaded.
+ROLLUP_TABLES = ("sessions",)
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     name: pa.schema([*schema, *PARTITION_FIELDS]) for name, schema in SCHEMAS.items()
 }
@@ -106,6 +140,7 @@ STATS_COLUMNS = {
     "quarantine": "received_at,drop_reason",
     "denied_counts": "type",
     "consent_log": "received_at",
+    "sessions": "visit_date",
 }
 
 # Spool record kind → lake table.

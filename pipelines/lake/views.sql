@@ -12,3 +12,5 @@ FROM delta_scan({denied_counts})
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW consent_log AS SELECT * FROM delta_scan({consent_log});
+
+CREATE OR REPLACE VIEW sessions AS SELECT * FROM delta_scan({sessions});

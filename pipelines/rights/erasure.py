@@ -44,6 +44,7 @@ ERASABLE = {  # table → pseudonym columns it holds
     "events": ("visitor_key", "user_key"),
     "quarantine": ("visitor_key", "user_key"),
     "consent_log": ("visitor_key",),
+    "sessions": ("visitor_key",),  # the rollup: rebuilt from the erased events afterwards
 }
 COLUMNS = ("visitor_key", "user_key")
 PENDING = "erasure/pending"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.lake.commit import quote, retrying
-from pipelines.lake.tables import TABLE_SCHEMAS, Lake
+from pipelines.lake.tables import ROLLUP_TABLES, TABLE_SCHEMAS, Lake
 from pipelines.rights import audit
 from service.sites import Site
 
@@ -57,7 +57,9 @@ def apply_retention(
 
             deleted = retrying(delete, f"retention {table}")
             counts[f"{table}_rows_deleted"] += int(deleted.get("num_deleted_rows", 0))
-            if table == "denied_counts":
+            if table == "denied_counts" or table in ROLLUP_TABLES:
+                # a rollup's expired pseudonyms go when its days are rebuilt from the
+                # events nulled here (the events' change marks those days for rebuilding)
                 continue
             updates, expiring = _nulling(table)
             stale = (

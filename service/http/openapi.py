@@ -130,6 +130,16 @@ PERIOD = [
         {"type": "string", "enum": ["previous_period"]},
         about="aggregate: each metric as {value, previous, change} beside the period before",
     ),
+    _query(
+        "interval",
+        {"type": "string", "enum": ["day", "hour"]},
+        about="timeseries: a row per day (default) or per UTC hour (periods of up to 7 days)",
+    ),
+    _query(
+        "auth",
+        {"type": "string"},
+        about="the site's share_token, instead of a Bearer token or a dashboard session",
+    ),
 ]
 STATS_META = {
     "site": {"type": "string"},
@@ -205,6 +215,7 @@ def document() -> dict[str, Any]:
         },
         "paths": {
             "/": _html("what this collector is: links and the beacon tag for each site"),
+            **DASHBOARD_PATHS,
             "/api/event": {
                 "post": {
                     "summary": "one event, or a batch of up to 100",
@@ -419,6 +430,82 @@ def document() -> dict[str, Any]:
     }
 
 
+def _page(summary: str, *statuses: int, params: list[Any] | None = None) -> Any:
+    answers = {
+        200: _answer("a page", {}, "text/html"),
+        302: {"description": "no session or share token for the site: to the login"},
+        303: {"description": "done: to the next page"},
+        400: _answer("a view that cannot be shown (the page says why)", {}, "text/html"),
+        401: _answer("a wrong token (the login page again)", {}, "text/html"),
+        429: _answer(
+            "too many wrong tokens from this client", {"$ref": "#/components/schemas/Error"}
+        ),
+    }
+    return {
+        "summary": summary,
+        **({"parameters": params} if params else {}),
+        "responses": {str(code): answers[code] for code in statuses},
+    }
+
+
+SITE_PATH = {"name": "site_id", "in": "path", "required": True, "schema": SITE}
+VIEW = [SITE_PATH, *(p for p in PERIOD if p["name"] not in ("site", "metrics", "compare"))]
+DASHBOARD_PATHS = {
+    "/dashboard": {"get": _page("the sites, each a link to its dashboard", 200)},
+    "/dashboard/login": {
+        "get": _page(
+            "the login form",
+            200,
+            params=[_query("site", {"type": "string"}, about="the site chosen in the form")],
+        ),
+        "post": {
+            **_page("log in with the site's stats_token: a session cookie", 303, 401, 429),
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"site": {"type": "string"}, "token": {"type": "string"}},
+                    "required": ["site", "token"],
+                },
+                "application/x-www-form-urlencoded",
+            ),
+        },
+    },
+    "/dashboard/logout": {"post": _page("end the session", 303)},
+    "/dashboard/{site_id}": {
+        "get": _page(
+            "the site's dashboard for the period and filters asked", 200, 302, 400, params=VIEW
+        )
+    },
+    "/dashboard/{site_id}/csv/{panel}": {
+        "get": {
+            **_page(
+                "one panel of the view as CSV",
+                302,
+                400,
+                params=[
+                    *VIEW,
+                    {"name": "panel", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+            ),
+            "responses": {
+                "200": _answer("the panel's rows", {"type": "string"}, "text/csv"),
+                "302": {"description": "no session or share token for the site: to the login"},
+                "400": _answer("a view that cannot be shown", {"type": "string"}, "text/plain"),
+                "404": _answer("no such panel", {"type": "string"}, "text/plain"),
+            },
+        }
+    },
+    "/dashboard/{site_id}/export.zip": {
+        "get": {
+            **_page("every panel of the view as CSV files in a zip", 302, params=VIEW),
+            "responses": {
+                "200": _answer("a zip of CSV files and view.json", {}, "application/zip"),
+                "302": {"description": "no session or share token for the site: to the login"},
+                "400": _answer("a view that cannot be shown", {"type": "string"}, "text/plain"),
+            },
+        }
+    },
+}
 DEMO_PATHS = {
     "/demo": _html("the demo shop (with --demo)"),
     "/demo/{route}": {

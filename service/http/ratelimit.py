@@ -31,6 +31,7 @@ LIMITED_ENDPOINTS = (
     "rights.forget",
     "rights.export",
 )
+LOGIN_ENDPOINT = "dashboard.login"
 
 
 def rate_limit_network(address: str, ipv6_prefix: int) -> str:
@@ -40,7 +41,7 @@ def rate_limit_network(address: str, ipv6_prefix: int) -> str:
 
 
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:
-    if settings.rate_limit <= 0:
+    if settings.rate_limit <= 0 and settings.login_rate_limit <= 0:
         return None
     secret = keys.rate_limit_key()
 
@@ -60,10 +61,19 @@ def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limite
         strategy="moving-window",
         headers_enabled=True,
     )
-    # One bucket for every ingest endpoint: a client cannot triple its share by
-    # spreading requests over the API, the pixel and the redirect.
-    shared = limiter.shared_limit(f"{settings.rate_limit}/minute", scope="ingest")
-    for endpoint in LIMITED_ENDPOINTS:
-        # The decorated function does the checking, so it must be the registered view.
-        app.view_functions[endpoint] = shared(app.view_functions[endpoint])  # type: ignore[assignment]
+    if settings.rate_limit > 0:
+        # One bucket for every ingest endpoint: a client cannot triple its share by
+        # spreading requests over the API, the pixel and the redirect.
+        shared = limiter.shared_limit(f"{settings.rate_limit}/minute", scope="ingest")
+        for endpoint in LIMITED_ENDPOINTS:
+            # The decorated function does the checking, so it must be the registered view.
+            app.view_functions[endpoint] = shared(app.view_functions[endpoint])  # type: ignore[assignment]
+    if settings.login_rate_limit > 0 and LOGIN_ENDPOINT in app.view_functions:
+        # Only wrong tokens count: guessing is limited, signing in is not.
+        wrong_tokens = limiter.limit(
+            f"{settings.login_rate_limit}/minute",
+            scope="dashboard-login",
+            deduct_when=lambda response: response.status_code == 401,
+        )
+        app.view_functions[LOGIN_ENDPOINT] = wrong_tokens(app.view_functions[LOGIN_ENDPOINT])  # type: ignore[assignment]
     return limiter

@@ -1,12 +1,12 @@
 """GET /api/stats/{aggregate,timeseries,breakdown,goals,realtime}: k-suppressed numbers.
 
-Authenticated by the site's ``stats_token`` as a Bearer token: no token or a
-wrong one is 401; a valid token of another site is 403.
+Authenticated by the site's ``stats_token`` as a Bearer token, a dashboard session
+for the site, or its ``share_token`` as ``auth=`` (``service/http/access.py``): no
+token or a wrong one is 401; a valid token of another site is 403.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -21,24 +21,16 @@ from pipelines.analysis.stats import (
     aggregate,
     breakdown,
     goals,
-    parse_compare,
-    parse_filters,
-    parse_metrics,
-    parse_period,
+    query_from_args,
     timeseries,
 )
+from service.http.access import Unauthorized, authorized_site
 from service.http.state import state
 from service.sites import Site
 
 bp = Blueprint("stats", __name__)
 
 MAX_LIMIT = 1000
-
-
-class Unauthorized(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @bp.errorhandler(Unauthorized)
@@ -55,44 +47,11 @@ def _bad_query(exc: MetricsError) -> tuple[Response, int]:
 
 
 def _authorized_site() -> Site:
-    sites = state().ctx.sites
-    named = sites.get(request.args.get("site", ""))
-    if named is not None and not named.stats_token:
-        raise Unauthorized(
-            401, "this site has no stats_token in the sites file: set one to use the Stats API"
-        )
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    owner = next(
-        (
-            s
-            for s in sites.values()
-            if s.stats_token and token and hmac.compare_digest(s.stats_token, token)
-        ),
-        None,
-    )
-    if owner is None:
-        raise Unauthorized(401, "a valid Bearer token is required")
-    if named is None or named.id != owner.id:
-        raise Unauthorized(403, "this token is not for that site")
-    return named
+    return authorized_site(request)
 
 
 def _query(site: Site) -> Query:
-    args = request.args
-    today = state().ctx.clock().date()
-    start, end = parse_period(
-        args.get("period"), args.get("date"), args.get("from"), args.get("to"), today
-    )
-    return Query(
-        site,
-        start,
-        end,
-        parse_filters(args.get("filters")),
-        parse_metrics(args.get("metrics")),
-        today,
-        parse_compare(args.get("compare")),
-    )
+    return query_from_args(site, request.args, state().ctx.clock().date())
 
 
 def _meta(query: Query, names: list[str]) -> dict[str, object]:
@@ -103,6 +62,7 @@ def _meta(query: Query, names: list[str]) -> dict[str, object]:
         "to": query.date_to.isoformat(),
         "k": query.site.k,
         "units": {n: UNITS[n] for n in names if n in UNITS},
+        **({"interval": query.interval} if query.interval != "day" else {}),
         # the period includes today, whose numbers are still growing
         "partial_day": query.partial_day.isoformat() if query.partial_day else None,
         **(

@@ -65,6 +65,10 @@ class KeyStore:
         """Keys the rate limiter's buckets, so not even memory holds a plain IP hash."""
         return self._key("ratelimit.secret", "\x00ratelimit")
 
+    def dashboard_session_key(self) -> bytes:
+        """Signs dashboard session cookies; shared, so any collector accepts any session."""
+        return self._key("dashboard-session.secret", "\x00dashboard")
+
     def _key(self, name: str, cache_key: str) -> bytes:
         secret = self._secrets.get(cache_key)
         if secret is None:

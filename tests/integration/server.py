@@ -14,8 +14,10 @@ from typing import Any
 
 import requests
 
-from pipelines.lake.tables import open_views
+from pipelines.lake import rollups
+from pipelines.lake.tables import Lake, open_views
 from service.readiness import NotReady, kill_group, start_server, stop_group
+from service.storage.location import Location
 from tests import patience
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,9 +147,20 @@ class Server:
         while time.monotonic() < deadline:
             n = self.query(f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 (table names are ours)
             if n >= count:
+                self.wait_rollups(deadline)
                 return n
             time.sleep(0.2)
         return n
+
+    def wait_rollups(self, deadline: float) -> None:
+        """Until the sessions rollup reflects the events table (the loader refreshes it
+        right after its rounds): the Stats API and the dashboard read it. Local lakes only
+        (the tests that put the lake elsewhere read the tables themselves)."""
+        if self.env().get("CLEARCOUNT_LAKE"):
+            return
+        lake = Lake(Location.parse("", self.data_dir / "lake"))
+        while time.monotonic() < deadline and not rollups.is_current(lake):
+            time.sleep(0.1)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A ``clearcount`` command against this server's data directory and sites."""

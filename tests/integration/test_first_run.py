@@ -101,7 +101,7 @@ def test_the_landing_page_says_what_this_is_and_how_to_use_it(first: Server) -> 
     page = response.text
     assert "clearcount" in page
     assert 'href="/demo"' in page
-    assert 'href="/dashboard"' not in page  # not served (yet): no dead link
+    assert 'href="/dashboard"' in page
     for site in ("demo", "blog", "docs"):
         assert f"data-site=&quot;{site}&quot;" in page
     assert f"src=&quot;{first.url}/beacon.js&quot;" in page

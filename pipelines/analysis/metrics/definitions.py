@@ -32,6 +32,10 @@ class Metric:
     # a percentage of two published counts (numerator, denominator): what lets a sum of
     # rows (several sites) work the rate out again
     share_of: tuple[str, str] | None = None
+    # the event-level metric over the sessions rollup's rows (``rollup.py``), whose
+    # ``views`` are the page views a row stands for; a visit-level metric reads the
+    # rollup's visits with its ``visits_sql`` unchanged
+    rollup_sql: str | None = None
 
 
 METRICS: Final = {
@@ -45,6 +49,7 @@ METRICS: Final = {
             "pseudonyms of the visits with that value.",
             "count(DISTINCT visitor_key)",
             "count(DISTINCT visitor_key)",
+            rollup_sql="count(DISTINCT visitor_key)",
         ),
         Metric(
             "visits",
@@ -61,6 +66,7 @@ METRICS: Final = {
             "property, the page views of those visits.",
             "count(*) FILTER (WHERE type = 'pageview')",
             "sum(pageviews)",
+            rollup_sql="coalesce(sum(views), 0)::BIGINT",
         ),
         Metric(
             "views_per_visit",

@@ -11,10 +11,12 @@ parameters (``$f0``, ``$f1``, …).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pipelines.analysis.metrics import rollup
 from pipelines.analysis.metrics.definitions import (
     DIMENSIONS,
     EMAIL_METRICS,
@@ -26,12 +28,15 @@ from pipelines.analysis.metrics.definitions import (
 
 VISITS_SQL: Final = (Path(__file__).parent / "visits.sql").read_text(encoding="utf-8")
 Filters = Sequence[tuple[str, str]]
+# Where the metrics are computed from: raw events (the definitions), or the sessions
+# rollup the loaders maintain (the same numbers, without cutting visits at query time).
+SOURCES: Final = ("events", "sessions")
 # Temp tables that a batch of queries on one DuckDB connection (the report) shares, so that
 # visits are cut once, not once a table; queries built with ``shared=True`` read them.
 # period_events keeps the columns the metrics and the report's other tables read.
 SHARED_TABLES: Final = (
     f"CREATE OR REPLACE TEMP TABLE period_events AS {VISITS_SQL}\n"
-    "SELECT visitor_key, type, date, path FROM period_events",
+    "SELECT visitor_key, type, date, path, name, target, depth FROM period_events",
     f"CREATE OR REPLACE TEMP TABLE period_visits AS {VISITS_SQL}\nSELECT * FROM period_visits",
 )
 
@@ -80,9 +85,17 @@ def _check_filters(filters: Filters) -> None:
             )
 
 
-def _relations(filters: Filters, shared: bool = False) -> tuple[str, str, str]:
+def _relations(
+    filters: Filters, shared: bool = False, source: str = "events", grain: str = "day"
+) -> tuple[str, str, str]:
     """The WITH clause (none when reading ``SHARED_TABLES``), and the names of the event
-    and visit relations to read."""
+    and visit relations to read: over raw events, or over the sessions rollup at
+    ``grain`` (``rollup.py``)."""
+    if source not in SOURCES:
+        raise MetricsError(f"source is one of {', '.join(SOURCES)}")
+    if source == "sessions":
+        _check_filters(filters)
+        return rollup.relations(filters, grain), "period_events", "period_visits"
     if shared and filters:
         raise MetricsError("filtered queries build their own relations")
     if not filters:
@@ -113,48 +126,90 @@ filtered_events AS (
     return sql, "filtered_events", "filtered_visits"
 
 
-def _columns(names: Sequence[str], relation: str) -> str:
+def _columns(names: Sequence[str], relation: str, source: str = "events") -> str:
     """``<sql> AS <name>`` for the metrics defined over ``relation`` (events or visits)."""
     out = []
     for name in names:
         metric = METRICS[name]
         sql = metric.events_sql if relation == "events" else metric.visits_sql
+        if relation == "events" and source == "sessions":
+            sql = metric.rollup_sql
         if sql is not None:
             out.append(f"{sql} AS {name}")
     return ",\n       ".join(out)
 
 
-def _per_relation(names: Sequence[str], events: str, visits: str, by: str = "") -> list[str]:
+# A time series' buckets: the column each relation is grouped by, named ``date`` (by day)
+# or ``hour`` (UTC): events by their own time, visits by the time they start.
+BUCKET_COLUMN: Final = {"day": "date", "hour": "hour"}
+INTERVALS: Final = {
+    "day": ("date", "date"),
+    "hour": (
+        "date_trunc('hour', received_at AT TIME ZONE 'UTC')",
+        "date_trunc('hour', started_at AT TIME ZONE 'UTC')",
+    ),
+}
+
+
+def _per_relation(
+    names: Sequence[str],
+    events: str,
+    visits: str,
+    interval: str | None = None,
+    source: str = "events",
+) -> list[str]:
     """One subquery for the metrics read from events, one for those read from visits,
-    each grouped by ``by`` when given (a total, or a row per day)."""
+    each grouped by the interval's bucket when given (a total, or a row per bucket)."""
     from_events = [n for n in names if METRICS[n].events_sql is not None]
     from_visits = [n for n in names if n not in from_events]
-    key, group = (f"{by}, ", f" GROUP BY {by}") if by else ("", "")
-    return [
-        f"(SELECT {key}{_columns(chosen, kind)} FROM {relation}{group}) {alias}"
-        for chosen, kind, relation, alias in (
-            (from_events, "events", events, "e"),
-            (from_visits, "visits", visits, "v"),
-        )
-        if chosen
-    ]
+    out = []
+    for chosen, kind, relation, alias in (
+        (from_events, "events", events, "e"),
+        (from_visits, "visits", visits, "v"),
+    ):
+        if not chosen:
+            continue
+        key, group = "", ""
+        if interval is not None:
+            bucket = INTERVALS[interval][0 if kind == "events" else 1]
+            if kind == "events" and source == "sessions" and interval == "hour":
+                bucket = rollup.HOUR_BUCKET
+            key, group = f"{bucket} AS {BUCKET_COLUMN[interval]}, ", " GROUP BY 1"
+        columns = _columns(chosen, kind, source)
+        out.append(f"(SELECT {key}{columns} FROM {relation}{group}) {alias}")
+    return out
 
 
-def aggregate_sql(names: Sequence[str], filters: Filters = (), *, shared: bool = False) -> str:
+def aggregate_sql(
+    names: Sequence[str], filters: Filters = (), *, shared: bool = False, source: str = "events"
+) -> str:
     """One row: each metric over the whole period."""
     check_metrics(names)
-    with_sql, events, visits = _relations(filters, shared)
-    parts = _per_relation(names, events, visits)
+    with_sql, events, visits = _relations(filters, shared, source)
+    parts = _per_relation(names, events, visits, source=source)
     return f"{with_sql}\nSELECT {', '.join(names)}\nFROM {' CROSS JOIN '.join(parts)}"
 
 
-def timeseries_sql(names: Sequence[str], filters: Filters = (), *, shared: bool = False) -> str:
-    """A row per day with data: events by their own day, visits by the day they start."""
+def timeseries_sql(
+    names: Sequence[str],
+    filters: Filters = (),
+    *,
+    shared: bool = False,
+    interval: str = "day",
+    source: str = "events",
+) -> str:
+    """A row per day (or UTC hour) with data: events by their own time, visits by the
+    time they start."""
     check_metrics(names)
-    with_sql, events, visits = _relations(filters, shared)
-    parts = _per_relation(names, events, visits, by="date")
-    joined = parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING (date)"
-    return f"{with_sql}\nSELECT date, {', '.join(names)}\nFROM {joined}\nORDER BY date"
+    if interval not in INTERVALS:
+        raise MetricsError(f"interval is one of {', '.join(INTERVALS)}")
+    with_sql, events, visits = _relations(filters, shared, source, grain=interval)
+    parts = _per_relation(names, events, visits, interval, source)
+    column = BUCKET_COLUMN[interval]
+    joined = (
+        parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING ({column})"
+    )
+    return f"{with_sql}\nSELECT {column}, {', '.join(names)}\nFROM {joined}\nORDER BY {column}"
 
 
 def breakdown_metrics(dimension: str) -> tuple[str, ...]:
@@ -174,6 +229,7 @@ def breakdown_sql(
     skip_null: bool = False,
     none_as: str | None = None,
     shared: bool = False,
+    source: str = "events",
 ) -> str:
     """A row per value of the property, in the order of the count metrics asked for (then
     the value, so the order is fixed). Visit properties count visits and their visitors;
@@ -186,11 +242,13 @@ def breakdown_sql(
         none_as is not None and not none_as.replace(" ", "").strip("()").isalnum()
     ):
         raise MetricsError("a label is a column name, and none_as a plain word")
-    with_sql, events, visits = _relations(filters, shared)
+    grain = "page" if dimension in PAGE_DIMENSIONS else "day"
+    with_sql, events, visits = _relations(filters, shared, source, grain)
     if dimension in VISIT_DIMENSIONS:
-        select, source, where = _columns(names, "visits"), visits, []
+        select, relation, where = _columns(names, "visits", source), visits, []
     else:
-        select, source, where = _columns(names, "events"), events, ["type = 'pageview'"]
+        select = _columns(names, "events", source)
+        relation, where = events, ["type = 'pageview'"]
     if skip_null:
         where.append(f"{dimension} IS NOT NULL")
     where_sql = f"\nWHERE {' AND '.join(where)}" if where else ""
@@ -198,7 +256,7 @@ def breakdown_sql(
     limit_sql = f"\nLIMIT {int(limit)}" if limit is not None else ""
     value = dimension if none_as is None else f"coalesce({dimension}, '{none_as}')"
     return (
-        f"{with_sql}\nSELECT {value} AS {label}, {select}\nFROM {source}{where_sql}\n"
+        f"{with_sql}\nSELECT {value} AS {label}, {select}\nFROM {relation}{where_sql}\n"
         f"GROUP BY 1\nORDER BY {order}, {label}{limit_sql}"
     )
 
@@ -226,14 +284,25 @@ ORDER BY opens DESC, clicks DESC, {label}"""
 TABLES_DIR: Final = Path(__file__).parent / "tables"
 # Tables that are neither totals nor breakdowns (scroll depth, click targets, custom
 # events, consent mix, bot share): one SQL file each in ``tables/``, the report's and the
-# notebooks' alike. Each reads ``events`` for $site and $date_from..$date_to, or the
-# visits prefix's relations.
+# notebooks' alike. Each reads ``period_events`` (the visits prefix's relation), or
+# ``events`` and the other tables for $site and $date_from..$date_to.
 NAMED_TABLES: Final = tuple(sorted(p.stem for p in TABLES_DIR.glob("*.sql")))
+# Those read from ``period_events`` only: a filter narrows them to the filtered visits'
+# events. The others count what is not part of a visit (quarantined and denied events,
+# the consent of e-mail opens) and answer for the whole site.
+FILTERABLE_TABLES: Final = ("click_targets", "custom_events", "scroll_depth")
+_PERIOD_EVENTS = re.compile(r"\bperiod_events\b")
 
 
-def named_sql(name: str, *, shared: bool = False) -> str:
-    """The named table's query, after the visits prefix (none when ``shared``)."""
+def named_sql(name: str, filters: Filters = (), *, shared: bool = False) -> str:
+    """The named table's query, after the visits prefix (none when ``shared``); with
+    ``filters``, over the filtered visits' events."""
     if name not in NAMED_TABLES:
         raise MetricsError(f"table is one of {', '.join(NAMED_TABLES)}")
     text = (TABLES_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    return text if shared else VISITS_SQL + text
+    if not filters:
+        return text if shared else VISITS_SQL + text
+    if name not in FILTERABLE_TABLES:
+        raise MetricsError(f"filters apply to the tables {', '.join(FILTERABLE_TABLES)}")
+    with_sql, events, _ = _relations(filters)
+    return with_sql + "\n" + _PERIOD_EVENTS.sub(events, text)

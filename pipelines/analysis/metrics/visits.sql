@@ -29,7 +29,7 @@ numbered AS (
     )
 ),
 visits AS (
-    SELECT visitor_key, visit_no, min(date) AS date,
+    SELECT visitor_key, visit_no, min(date) AS date, min(received_at) AS started_at,
            count(*) FILTER (WHERE type = 'pageview') AS pageviews,
            count(*) FILTER (WHERE type IN ('click', 'custom')) AS interactions,
            date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,

@@ -1,0 +1,243 @@
+"""/dashboard: the site owner's view of their numbers (DESIGN §3, §8).
+
+``GET /dashboard`` lists the sites; ``/dashboard/login`` takes a site's
+``stats_token`` and answers with a signed session cookie (HttpOnly,
+SameSite=Strict, Secure behind https, expiring); ``/dashboard/<site>`` shows
+the view its URL describes to a session for that site or to a shared link
+(``?auth=<share_token>``), and redirects anyone else to the login. Each
+panel's CSV and a zip of all of them come from the same code as the page
+and the Stats API. Wrong tokens are rate-limited per client network.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from flask import Blueprint, Response, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from pipelines.analysis.metrics import MetricsError
+from pipelines.analysis.metrics.query import BUCKET_COLUMN
+from pipelines.analysis.stats import StatsError, query_from_args
+from service.dashboard import session
+from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
+from service.dashboard.render import login_page, page, picker_page
+from service.http.access import current_session, may_read, same_token, session_key
+from service.http.demo import CSP as DEMO_CSP
+from service.http.state import state
+from service.sites import Site
+
+bp = Blueprint("dashboard", __name__)
+
+# The longest period a view shows: its chart has a point per day.
+MAX_DAYS = 3660
+
+# The demo's policy, with forms allowed to post to the collector itself (login, period).
+CSP = DEMO_CSP.replace("form-action 'none'", "form-action 'self'")
+HTML_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # a shared link's token stays out of other sites' logs
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/html", headers=HTML_HEADERS)
+
+
+def _redirect(location: str, status: int) -> BaseResponse:
+    return Response(status=status, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _to_login(site_id: str) -> BaseResponse:
+    return _redirect("/dashboard/login?" + urlencode({"site": site_id}), 302)
+
+
+def _sites() -> list[Site]:
+    return [s for s in state().ctx.sites.values() if s.stats_token]
+
+
+def _secure() -> bool:
+    """Behind https: the request's own scheme, which ProxyFix takes from a trusted proxy's
+    X-Forwarded-Proto."""
+    return request.is_secure
+
+
+@bp.get("/dashboard")
+def picker() -> BaseResponse:
+    live = current_session(request)
+    return _html(picker_page(_sites(), live.site if live else None))
+
+
+@bp.get("/dashboard/login")
+def login_form() -> BaseResponse:
+    return _html(login_page(_sites(), request.args.get("site", "")))
+
+
+@bp.post("/dashboard/login")
+def login() -> BaseResponse:
+    site_id = request.form.get("site", "")
+    token = request.form.get("token", "")
+    site = state().ctx.sites.get(site_id)
+    if site is None or not same_token(site.stats_token, token):
+        return _html(
+            login_page(_sites(), site_id, "That token does not open this site's dashboard."), 401
+        )
+    settings = state().ctx.settings
+    lifetime = settings.dashboard_session_hours * 3600
+    response = _redirect(f"/dashboard/{site.id}", 303)
+    response.set_cookie(
+        session.COOKIE,
+        session.sign(session_key(), site.id, time.time(), lifetime),
+        max_age=lifetime,
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(),
+        path="/",
+    )
+    return response
+
+
+@bp.post("/dashboard/logout")
+def logout() -> BaseResponse:
+    response = _redirect("/dashboard/login", 303)
+    response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
+    return response
+
+
+def _readable(site_id: str) -> Site | None:
+    site = state().ctx.sites.get(site_id)
+    if site is None or not may_read(request, site):
+        return None
+    return site
+
+
+def _view(site: Site, only: str | None = None) -> View:
+    ctx = state().ctx
+    query = query_from_args(site, _view_args(request.args), ctx.clock().date())
+    if (query.date_to - query.date_from).days >= MAX_DAYS:
+        raise StatsError(f"a dashboard period is at most {MAX_DAYS} days")
+    return build_view(ctx.settings.data_dir, query, only)
+
+
+def _view_args(args: Mapping[str, str]) -> dict[str, str]:
+    """The Stats API parameters of a dashboard URL: hourly for one day, daily otherwise."""
+    out = {k: v for k, v in args.items() if k in ("period", "date", "from", "to", "filters")}
+    one_day = out.get("period") == "day" or (out.get("from") and out.get("from") == out.get("to"))
+    if one_day:
+        out["interval"] = "hour"
+    return out
+
+
+def _bad_view(exc: MetricsError) -> Response:
+    body = picker_page(_sites(), None).replace(
+        "<ul", f'<p class="error" role="alert">This view cannot be shown: {exc}</p><ul', 1
+    )
+    return _html(body, 400)
+
+
+@bp.get("/dashboard/<site_id>")
+def dashboard(site_id: str) -> BaseResponse:
+    site = _readable(site_id)
+    if site is None:
+        return _to_login(site_id)
+    try:
+        view = _view(site)
+    except MetricsError as exc:
+        return _bad_view(exc)
+    live = current_session(request)
+    body = page(
+        view,
+        site,
+        request.args,
+        state().ctx.clock().date(),
+        logged_in=live is not None and live.site == site.id,
+    )
+    return _html(body)
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["withheld" if row.get(c) is None else row.get(c) for c in columns])
+    return out.getvalue()
+
+
+def _tables(view: View) -> dict[str, str]:
+    """Every table of the view as CSV text, by file stem."""
+    label = BUCKET_COLUMN[view.query.interval]
+    out = {}
+    if view.top:  # a view built for one panel's CSV holds that panel only
+        out["top"] = _csv(
+            ["metric", "value", "previous", "change"],
+            [{"metric": n, **view.top[n]} for n in TOP_METRICS],
+        )
+        out["series"] = _csv([label, *SERIES_METRICS, "partial"], view.series)
+    for panel in view.panels:
+        out[panel.id] = _csv(panel.columns, panel.rows)
+    return out
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@bp.get("/dashboard/<site_id>/csv/<panel>")
+def panel_csv(site_id: str, panel: str) -> BaseResponse:
+    site = _readable(site_id)
+    if site is None:
+        return _to_login(site_id)
+    if panel not in ("top", "series", *PANEL_IDS):
+        return Response("no such panel\n", status=404, mimetype="text/plain")
+    try:
+        view = _view(site, only=panel)
+    except MetricsError as exc:
+        return Response(f"{exc}\n", status=400, mimetype="text/plain")
+    text = _tables(view)[panel]
+    return _download(text.encode(), "text/csv", f"{site.id}-{panel}.csv")
+
+
+@bp.get("/dashboard/<site_id>/export.zip")
+def export_zip(site_id: str) -> BaseResponse:
+    site = _readable(site_id)
+    if site is None:
+        return _to_login(site_id)
+    try:
+        view = _view(site)
+    except MetricsError as exc:
+        return Response(f"{exc}\n", status=400, mimetype="text/plain")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in _tables(view).items():
+            archive.writestr(f"{name}.csv", text)
+        about = {
+            "site": site.id,
+            "from": view.query.date_from.isoformat(),
+            "to": view.query.date_to.isoformat(),
+            "filters": [{"property": n, "value": v} for n, v in view.query.filters],
+            "k": site.k,
+            "partial_day": view.query.partial_day.isoformat() if view.query.partial_day else None,
+            "withheld_rows": {p.id: p.withheld for p in view.panels},
+            "notes": {p.id: p.note for p in view.panels if p.note},
+        }
+        archive.writestr("view.json", orjson.dumps(about, option=orjson.OPT_INDENT_2))
+    name = f"{site.id}-{view.query.date_from}-{view.query.date_to}.zip"
+    return _download(buffer.getvalue(), "application/zip", name)

@@ -1,0 +1,52 @@
+"""Dashboard session cookies: what verifies, and everything that must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.dashboard.session import sign, verify
+
+KEY = b"k" * 32
+NOW = 1_800_000_000.0
+
+
+def test_a_signed_session_verifies_until_it_expires() -> None:
+    value = sign(KEY, "shop", NOW, 3600)
+    session = verify(KEY, value, NOW + 3599)
+    assert session is not None
+    assert session.site == "shop"
+    assert session.expires == int(NOW) + 3600
+    assert verify(KEY, value, NOW + 3600) is None
+
+
+def _tamper_site(value: str) -> str:
+    return value.replace("shop.", "blog.", 1)
+
+
+def _tamper_expiry(value: str) -> str:
+    site, expires, mac = value.split(".")
+    return f"{site}.{int(expires) + 86400}.{mac}"
+
+
+@pytest.mark.parametrize(
+    ("case", "make"),
+    [
+        ("another key", lambda v: v),
+        ("another site", _tamper_site),
+        ("a later expiry", _tamper_expiry),
+        ("no signature", lambda v: v.rsplit(".", 1)[0] + "."),
+        ("garbage", lambda v: "not a cookie"),
+        ("empty", lambda v: ""),
+        ("oversized", lambda v: v + "A" * 300),
+        ("site with a quote", lambda v: 'sh"op.1.' + v.rsplit(".", 1)[1]),
+    ],
+)
+def test_altered_or_foreign_cookies_do_not_verify(case: str, make: object) -> None:
+    value = make(sign(KEY, "shop", NOW, 3600))  # type: ignore[operator]
+    key = b"x" * 32 if case == "another key" else KEY
+    assert verify(key, value, NOW) is None
+
+
+def test_a_site_id_outside_the_allowed_characters_cannot_be_signed() -> None:
+    with pytest.raises(ValueError, match="site id"):
+        sign(KEY, "a;b", NOW, 60)
