@@ -65,6 +65,7 @@ lint: $(TEST_STAMP)
 bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.report
+	$(BIN)/python -m benchmarks.dashboard
 	$(BIN)/python -m benchmarks.compact
 	$(BIN)/python -m benchmarks.loader
 	$(BIN)/python -m benchmarks.accuracy

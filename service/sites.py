@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -20,6 +21,11 @@ DEFAULT_QUERY_ALLOWLIST = (
     "utm_content",
     "ref",
 )
+
+
+SITE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+RESERVED_IDS = ("login", "logout")
+MIN_TOKEN_LENGTH = 16
 
 
 class SitesError(ValueError):
@@ -87,6 +93,14 @@ def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
         )
     except GoalsError as exc:
         raise SitesError(str(exc)) from None
+    for key in ("stats_token", "share_token"):
+        token = values.get(key)
+        if token is not None and (not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH):
+            raise SitesError(
+                f"site {site_id!r}: {key} must be a string of at least {MIN_TOKEN_LENGTH} "
+                "characters (python3 -c 'import secrets; print(secrets.token_urlsafe())' "
+                "makes one)"
+            )
     site = Site(id=site_id, **values)
     if site.default_consent not in ("implied", "denied"):
         raise SitesError(f"site {site_id!r}: default_consent must be 'implied' or 'denied'")
@@ -104,6 +118,12 @@ def parse_sites(text: str) -> dict[str, Site]:
     tables = doc.get("sites")
     if not isinstance(tables, dict) or not tables:
         raise SitesError("sites file has no [sites.<id>] table")
+    for site_id in tables:
+        if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_IDS:
+            raise SitesError(
+                f"site {site_id!r}: a site id is 1 to 64 letters, digits, '_', '.' or '-', "
+                f"and not {' or '.join(RESERVED_IDS)} (dashboard pages)"
+            )
     return {site_id: _site_from_table(site_id, table) for site_id, table in tables.items()}
 
 

@@ -35,7 +35,8 @@ from pipelines.analysis.metrics import (
 )
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import rows as fetch_rows
-from pipelines.lake.tables import open_views
+from pipelines.lake.rollups import reflected_version
+from pipelines.lake.tables import Lake, open_views
 from service.sites import Site
 
 PROPERTIES = DIMENSIONS
@@ -52,6 +53,8 @@ DEFAULT_AGGREGATE = (
 DEFAULT_TIMESERIES = ("visitors", "visits", "pageviews")
 UNITS = {name: metric.unit for name, metric in METRICS.items()}
 MAX_HOURLY_DAYS = 7
+EARLIEST, LATEST = dt.date(1970, 1, 2), dt.date(9998, 12, 30)
+MAX_FILTERS = 10
 
 
 class StatsError(MetricsError):
@@ -146,19 +149,25 @@ def parse_period(
                 start, end = anchor.replace(day=1), anchor
             else:
                 raise StatsError("period is day, month or <n>d")
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         if isinstance(exc, StatsError):
             raise
         raise StatsError("dates are YYYY-MM-DD") from None
     if start > end:
         raise StatsError("from is after to")
+    if not (start >= EARLIEST and end <= LATEST):
+        # a period is read with a day on each side: the calendar's ends are out of reach
+        raise StatsError(f"dates are from {EARLIEST} to {LATEST}")
     return start, end
 
 
 def parse_filters(text: str | None) -> tuple[tuple[str, str], ...]:
     """``property==value;property==value`` with properties from the allow-list."""
     out = []
-    for part in (text or "").split(";"):
+    parts = [p for p in (text or "").split(";") if p]
+    if len(parts) > MAX_FILTERS:
+        raise StatsError(f"at most {MAX_FILTERS} filters")
+    for part in parts:
         if not part:
             continue
         name, sep, value = part.partition("==")
@@ -176,6 +185,22 @@ def _run(data_dir: Path, sql: str, values: dict[str, Any]) -> list[dict[str, Any
         return fetch_rows(con, sql, values)
     finally:
         con.close()
+
+
+_BUILT: set[str] = set()  # data directories whose sessions rollup has been built
+
+
+def _source(data_dir: Path, query: Query) -> str:
+    """The query's source; raw events while the sessions rollup has never been built (a
+    lake from before the rollup existed: the loaders' first build takes a while)."""
+    if query.source != "sessions":
+        return query.source
+    key = str(data_dir.resolve())
+    if key not in _BUILT:
+        if reflected_version(Lake.of(data_dir)) is None:
+            return "events"
+        _BUILT.add(key)
+    return "sessions"
 
 
 def _values(query: Query) -> dict[str, Any]:
@@ -224,7 +249,7 @@ def aggregate(data_dir: Path, query: Query) -> dict[str, Any]:
     """Each metric over the period; with ``compare``, each as ``{"value", "previous",
     "change"}`` beside the period of the same length before it."""
     names = _chosen(query, DEFAULT_AGGREGATE, tuple(METRICS))
-    sql = aggregate_sql(names, query.filters, source=query.source)
+    sql = aggregate_sql(names, query.filters, source=_source(data_dir, query))
     current = suppress(_run(data_dir, sql, _values(query))[0], query.site.k)
     if not query.compare:
         return current
@@ -245,7 +270,9 @@ def aggregate(data_dir: Path, query: Query) -> dict[str, Any]:
 
 def timeseries(data_dir: Path, query: Query) -> list[dict[str, Any]]:
     names = _chosen(query, DEFAULT_TIMESERIES, tuple(METRICS))
-    sql = timeseries_sql(names, query.filters, interval=query.interval, source=query.source)
+    sql = timeseries_sql(
+        names, query.filters, interval=query.interval, source=_source(data_dir, query)
+    )
     rows = [suppress(r, query.site.k) for r in _run(data_dir, sql, _values(query))]
     for r in rows:
         if query.interval == "hour":
@@ -266,7 +293,7 @@ def breakdown(
         raise StatsError(f"property is one of {', '.join(PROPERTIES)}")
     allowed = breakdown_metrics(prop)
     names = _chosen(query, allowed, allowed)
-    sql = breakdown_sql(prop, names, query.filters, source=query.source)
+    sql = breakdown_sql(prop, names, query.filters, source=_source(data_dir, query))
     rows = _run(data_dir, sql, _values(query))
     return withhold_rows(rows, [n for n in names if METRICS[n].count], query.site.k, limit)
 

@@ -38,6 +38,7 @@ from pyarrow import json as pa_json
 from pipelines.lake.commit import retrying, vacuum_all
 from pipelines.lake.compact import compact, record
 from pipelines.lake.files import sweep_orphans
+from pipelines.lake.rollups import RefreshStats
 from pipelines.lake.rollups import refresh as refresh_rollups
 from pipelines.lake.tables import (
     PARTITION_BY,
@@ -394,7 +395,7 @@ def load_once(data_dir: Path, *, wait: bool = True, lake: Lake | None = None) ->
             with loader_lock(data_dir):
                 total.erasures += process_pending(data_dir, lake, keys)
         # a one-shot load leaves the dashboard's rollup current too
-        refresh_rollups(lake)
+        refresh_sessions(lake, keys, tombstones)
     if total.segments:
         log.info(
             "loaded",
@@ -437,15 +438,27 @@ class RollupPacing:
     cheap, and at most a tenth of the time when it is not (a big site's day costs more
     to rebuild than a round of loading), so loading never waits long on the rollup."""
 
+    data_dir: Path
     share: float = 0.1
+    longest_wait_s: float = 60.0  # after a first build over a long history, say
     next_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.keys = KeyStore(keys_location(self.data_dir))
+        self.tombstones = Tombstones(self.keys.objects)
 
     def maybe_refresh(self, lake: Lake) -> None:
         now = time.monotonic()
         if now < self.next_at:
             return
-        stats = refresh_rollups(lake)
-        self.next_at = now + stats.seconds / self.share
+        self.tombstones.refresh()
+        stats = refresh_sessions(lake, self.keys, self.tombstones)
+        self.next_at = now + min(stats.seconds / self.share, self.longest_wait_s)
+
+
+def refresh_sessions(lake: Lake, keys: KeyStore, tombstones: Tombstones) -> RefreshStats:
+    """The sessions rollup brought up to date, without the rows of erased pseudonyms."""
+    return refresh_rollups(lake, lambda rows: drop_tombstoned(rows, keys, tombstones)[0])
 
 
 def follow(
@@ -458,7 +471,7 @@ def follow(
     """
     vacuumed = 0.0
     lake = Lake.of(data_dir)
-    rollups = RollupPacing()
+    rollups = RollupPacing(data_dir)
     while not stop.is_set():
         try:
             load_once(data_dir, wait=False, lake=lake)

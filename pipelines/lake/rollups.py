@@ -11,10 +11,12 @@ sessions table) with the current one, finds the partitions whose files changed i
 between (loads, compaction, retention, erasure alike), and rebuilds those days and
 the day on each side (a visit may cross midnight), each run of days in one commit
 that overwrites exactly those partitions. Any collector may refresh: a rebuild is a
-pure function of the events version it read, so two collectors refreshing at once
-write the same rows, and one that read an older version than the table already
-reflects does not commit. An erasure rewrites the sessions rows like any other
-table's, and the next refresh rebuilds those days from the erased events.
+pure function of the events version it read, and every row says which version that
+was, so a refresh never writes over a day rebuilt from a later version, and stops
+once the table reflects its version or a later one. An erasure rewrites the sessions
+rows like any other table's, a refresh leaves out the rows of pseudonyms whose
+erasure is under way (their tombstones), and the next refresh rebuilds those days
+from the erased events.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from pipelines.lake.commit import partition_predicate, retrying
@@ -120,6 +124,7 @@ def build(events: DeltaTable, site: str, days: list[dt.date]) -> pa.Table:
                 "scan_to": last + dt.timedelta(days=1),
                 "keep_from": first,
                 "keep_to": last,
+                "events_version": events.version(),
             },
         ).to_arrow_table()
     finally:
@@ -128,38 +133,62 @@ def build(events: DeltaTable, site: str, days: list[dt.date]) -> pa.Table:
 
 
 def _commit(
-    lake: Lake, site: str, days: list[dt.date], rows: pa.Table, version: int | None
+    lake: Lake, site: str, days: list[dt.date], rows: pa.Table, version: int, last: bool
 ) -> bool:
-    """Overwrite the site's days with ``rows``; with ``version``, record it as reflected.
-    Not committed when the table already reflects a later events version."""
-    day_list = ", ".join(f"'{d.isoformat()}'" for d in days)
-    predicate = f"{partition_predicate(site)} AND date IN ({day_list})"
+    """Overwrite the site's days with ``rows`` built from events ``version``; the last
+    commit of a refresh records the version as reflected. False, and nothing written, once
+    the table reflects that version or a later one. A day another refresh already rebuilt
+    from a later version is left as it is (its rows say which version they came from), so
+    a slow refresh never puts older rows over newer ones."""
 
     def change() -> bool:
         sessions = lake.table("sessions")
         done = sessions.transaction_version(APP_ID)
-        if version is not None and done is not None and done >= version:
+        if done is not None and done >= version:
             return False
-        write_deltalake(
-            sessions,
-            rows,
-            mode="overwrite",
-            predicate=predicate,
-            partition_by=PARTITION_BY,
-            writer_properties=WRITER,
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(app_id=APP_ID, version=version)]
+        newer = _days_built_after(sessions, site, days, version)
+        kept = [d for d in days if d not in newer]
+        chosen = rows
+        if newer:
+            chosen = rows.filter(pc.is_in(rows["date"], pa.array(kept, pa.date32())))
+        if kept:
+            day_list = ", ".join(f"'{d.isoformat()}'" for d in kept)
+            write_deltalake(
+                sessions,
+                chosen,
+                mode="overwrite",
+                predicate=f"{partition_predicate(site)} AND date IN ({day_list})",
+                partition_by=PARTITION_BY,
+                writer_properties=WRITER,
+                commit_properties=_txn(version) if last else None,
             )
-            if version is not None
-            else None,
-        )
+        elif last:
+            _record(lake, version)
         return True
 
     return retrying(change, "refresh sessions")
 
 
-def refresh(lake: Lake) -> RefreshStats:
-    """Bring the sessions rollup up to the events table's current version."""
+def _days_built_after(
+    sessions: DeltaTable, site: str, days: list[dt.date], version: int
+) -> set[dt.date]:
+    found = sessions.to_pyarrow_dataset().to_table(
+        columns=["date", "events_version"],
+        filter=(ds.field("site") == site)
+        & ds.field("date").isin(days)
+        & (ds.field("events_version") > version),
+    )
+    return set(found["date"].to_pylist())
+
+
+def _txn(version: int) -> CommitProperties:
+    return CommitProperties(app_transactions=[Transaction(app_id=APP_ID, version=version)])
+
+
+def refresh(lake: Lake, erased: Callable[[pa.Table], pa.Table] | None = None) -> RefreshStats:
+    """Bring the sessions rollup up to the events table's current version. ``erased``
+    removes the rows of pseudonyms whose erasure is under way (their tombstones): a
+    rebuild from events read before an erasure must not put them back."""
     started = time.monotonic()
     events = lake.table("events")
     target = events.version()
@@ -173,9 +202,10 @@ def refresh(lake: Lake) -> RefreshStats:
     work = [(site, run) for site in sorted(by_site) for run in _runs(by_site[site])]
     for i, (site, run) in enumerate(work):
         rows = build(events, site, run)
-        last = i == len(work) - 1
-        if not _commit(lake, site, run, rows, target if last else None):
-            return stats  # another collector reflects a later version already
+        if erased is not None:
+            rows = erased(rows)
+        if not _commit(lake, site, run, rows, target, last=i == len(work) - 1):
+            return stats  # another collector reflects this version or a later one already
         stats.days += len(run)
         stats.rows += rows.num_rows
         stats.sites.add(site)
@@ -204,9 +234,7 @@ def _record(lake: Lake, version: int) -> None:
             empty,
             mode="append",
             partition_by=PARTITION_BY,
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(app_id=APP_ID, version=version)]
-            ),
+            commit_properties=_txn(version),
         )
 
     retrying(change, "record sessions version")

@@ -80,7 +80,7 @@ SELECT d.visitor_key, v.visit_date, v.started_at, d.day_pageviews,
        coalesce(p.pages, []) AS pages, h.hours,
        v.pageviews, v.interactions, v.duration_s, v.entry_path, v.exit_path, v.source,
        v.referrer_host, v.utm_source, v.utm_medium, v.utm_campaign, v.country, v.browser,
-       v.os, v.device, coalesce(v.paths, []) AS paths,
+       v.os, v.device, coalesce(v.paths, []) AS paths, $events_version AS events_version,
        $site AS site, d.date
 -- (a pseudonym nulled by expiry is NULL: those events are one visitor's, as in visits.sql)
 FROM days d

@@ -126,6 +126,7 @@ SESSION_FIELDS = [
     ("os", pa.string()),
     ("device", pa.string()),
     ("paths", pa.list_(pa.string())),
+    ("events_version", pa.int64()),  # the events table version the row was built from
 ]
 SCHEMAS["sessions"] = pa.schema(SESSION_FIELDS)
 # Tables made from other tables, never from the spool: rebuilt, not migrated or loaded.

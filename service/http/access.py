@@ -3,7 +3,7 @@ shared link's ``auth=`` token.
 
 One place decides for the Stats API and the dashboard, so a session that opens
 the dashboard also answers the API calls its page makes, and a shared link
-reads exactly what the dashboard shows, never more.
+reads the site's numbers read-only, as its dashboard and the Stats API give them.
 """
 
 from __future__ import annotations
@@ -34,8 +34,15 @@ def session_key() -> bytes:
     return state().ctx.keys.dashboard_session_key()
 
 
+def _stats_token(site_id: str) -> str | None:
+    site = state().ctx.sites.get(site_id)
+    return site.stats_token if site is not None else None
+
+
 def current_session(request: Request) -> session.Session | None:
-    return session.verify(session_key(), request.cookies.get(session.COOKIE), time.time())
+    return session.verify(
+        session_key(), request.cookies.get(session.COOKIE), time.time(), _stats_token
+    )
 
 
 def bearer_owner(request: Request) -> Site | None:

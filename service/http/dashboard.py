@@ -12,10 +12,10 @@ and the Stats API. Wrong tokens are rate-limited per client network.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 import zipfile
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,12 +23,12 @@ import orjson
 from flask import Blueprint, Response, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from pipelines.analysis.metrics import MetricsError
+from pipelines.analysis.metrics import METRICS, MetricsError
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.stats import StatsError, query_from_args
 from service.dashboard import session
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
-from service.dashboard.render import login_page, page, picker_page
+from service.dashboard.render import e, login_page, page, picker_page
 from service.http.access import current_session, may_read, same_token, session_key
 from service.http.demo import CSP as DEMO_CSP
 from service.http.state import state
@@ -36,8 +36,29 @@ from service.sites import Site
 
 bp = Blueprint("dashboard", __name__)
 
+# The Stats API parameters a dashboard URL may carry.
+VIEW_ARGS = ("period", "date", "from", "to", "filters")
+
 # The longest period a view shows: its chart has a point per day.
 MAX_DAYS = 3660
+# Columns whose null means "withheld" (a count, or a value worked out from one).
+WITHHELD_COLUMNS = frozenset(
+    {
+        *METRICS,
+        "value",
+        "previous",
+        "events",
+        "opens",
+        "clicks",
+        "openers_who_clicked",
+        "click_to_open",
+        "engagements",
+        "conversions",
+        "conversion_rate",
+        "drop_off",
+    }
+)
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 # The demo's policy, with forms allowed to post to the collector itself (login, period).
 CSP = DEMO_CSP.replace("form-action 'none'", "form-action 'self'")
@@ -96,7 +117,7 @@ def login() -> BaseResponse:
     response = _redirect(f"/dashboard/{site.id}", 303)
     response.set_cookie(
         session.COOKIE,
-        session.sign(session_key(), site.id, time.time(), lifetime),
+        session.sign(session_key(), site.id, token, time.time(), lifetime),
         max_age=lifetime,
         httponly=True,
         samesite="Strict",
@@ -122,24 +143,18 @@ def _readable(site_id: str) -> Site | None:
 
 def _view(site: Site, only: str | None = None) -> View:
     ctx = state().ctx
-    query = query_from_args(site, _view_args(request.args), ctx.clock().date())
+    args = {k: v for k, v in request.args.items() if k in VIEW_ARGS}
+    query = query_from_args(site, args, ctx.clock().date())
     if (query.date_to - query.date_from).days >= MAX_DAYS:
         raise StatsError(f"a dashboard period is at most {MAX_DAYS} days")
+    if query.date_from == query.date_to:  # one day: by the hour
+        query = dataclasses.replace(query, interval="hour")
     return build_view(ctx.settings.data_dir, query, only)
-
-
-def _view_args(args: Mapping[str, str]) -> dict[str, str]:
-    """The Stats API parameters of a dashboard URL: hourly for one day, daily otherwise."""
-    out = {k: v for k, v in args.items() if k in ("period", "date", "from", "to", "filters")}
-    one_day = out.get("period") == "day" or (out.get("from") and out.get("from") == out.get("to"))
-    if one_day:
-        out["interval"] = "hour"
-    return out
 
 
 def _bad_view(exc: MetricsError) -> Response:
     body = picker_page(_sites(), None).replace(
-        "<ul", f'<p class="error" role="alert">This view cannot be shown: {exc}</p><ul', 1
+        "<ul", f'<p class="error" role="alert">This view cannot be shown: {e(str(exc))}</p><ul', 1
     )
     return _html(body, 400)
 
@@ -164,12 +179,25 @@ def dashboard(site_id: str) -> BaseResponse:
     return _html(body)
 
 
+def _cell(column: str, value: Any, first: bool) -> Any:
+    """A CSV cell: "withheld" for a suppressed count (null, as in the Stats API), "(none)"
+    for a row without a value, empty for a change that cannot be worked out; text that a
+    spreadsheet would run as a formula is quoted."""
+    if value is None:
+        if first:
+            return "(none)"
+        return "withheld" if column in WITHHELD_COLUMNS else ""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
 def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["withheld" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow([_cell(c, row.get(c), i == 0) for i, c in enumerate(columns)])
     return out.getvalue()
 
 

@@ -8,15 +8,26 @@ from service.dashboard.session import sign, verify
 
 KEY = b"k" * 32
 NOW = 1_800_000_000.0
+TOKENS = {"shop": "shop-token", "blog": "blog-token"}
+
+
+def token_of(site: str) -> str | None:
+    return TOKENS.get(site)
 
 
 def test_a_signed_session_verifies_until_it_expires() -> None:
-    value = sign(KEY, "shop", NOW, 3600)
-    session = verify(KEY, value, NOW + 3599)
+    value = sign(KEY, "shop", "shop-token", NOW, 3600)
+    session = verify(KEY, value, NOW + 3599, token_of)
     assert session is not None
     assert session.site == "shop"
     assert session.expires == int(NOW) + 3600
-    assert verify(KEY, value, NOW + 3600) is None
+    assert verify(KEY, value, NOW + 3600, token_of) is None
+
+
+def test_a_changed_token_ends_the_sessions_it_opened() -> None:
+    value = sign(KEY, "shop", "shop-token", NOW, 3600)
+    assert verify(KEY, value, NOW, lambda site: "a new token") is None
+    assert verify(KEY, value, NOW, lambda site: None) is None
 
 
 def _tamper_site(value: str) -> str:
@@ -39,14 +50,15 @@ def _tamper_expiry(value: str) -> str:
         ("empty", lambda v: ""),
         ("oversized", lambda v: v + "A" * 300),
         ("site with a quote", lambda v: 'sh"op.1.' + v.rsplit(".", 1)[1]),
+        ("non-ASCII signature", lambda v: v.rsplit(".", 1)[0] + ".\u00e9"),
     ],
 )
 def test_altered_or_foreign_cookies_do_not_verify(case: str, make: object) -> None:
-    value = make(sign(KEY, "shop", NOW, 3600))  # type: ignore[operator]
+    value = make(sign(KEY, "shop", "shop-token", NOW, 3600))  # type: ignore[operator]
     key = b"x" * 32 if case == "another key" else KEY
-    assert verify(key, value, NOW) is None
+    assert verify(key, value, NOW, token_of) is None
 
 
 def test_a_site_id_outside_the_allowed_characters_cannot_be_signed() -> None:
     with pytest.raises(ValueError, match="site id"):
-        sign(KEY, "a;b", NOW, 60)
+        sign(KEY, "a;b", "t", NOW, 60)

@@ -30,13 +30,13 @@ def test_demo_origins_follow_the_bind(bind: str, origins: tuple[str, ...]) -> No
 
 
 def test_the_demo_file_is_valid_and_each_site_has_its_own_token() -> None:
-    tokens = iter(("t-demo", "t-blog", "t-docs"))
+    tokens = iter(("token-of-the-demo", "token-of-the-blog", "token-of-the-docs"))
     sites = parse_sites(demo_sites_toml("127.0.0.1:8123", lambda: next(tokens)))
     assert sites["demo"].origins == ("http://127.0.0.1:8123", "http://localhost:8123")
     assert {s.id: s.stats_token for s in sites.values()} == {
-        "demo": "t-demo",
-        "blog": "t-blog",
-        "docs": "t-docs",
+        "demo": "token-of-the-demo",
+        "blog": "token-of-the-blog",
+        "docs": "token-of-the-docs",
     }
     assert sites["docs"].default_consent == "denied"
 

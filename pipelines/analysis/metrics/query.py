@@ -101,11 +101,13 @@ def _relations(
     if not filters:
         return ("" if shared else VISITS_SQL), "period_events", "period_visits"
     _check_filters(filters)
+    # A visit's identity, NULL-safe: pseudonyms nulled by expiry are one visitor's visits.
+    visit = "visitor_key IS NULL, coalesce(visitor_key, 0), visit_no"
     conditions = []
     for i, (name, _) in enumerate(filters):
         if name in PAGE_DIMENSIONS:
             conditions.append(
-                "(visitor_key, visit_no) IN (SELECT visitor_key, visit_no FROM numbered"
+                f"({visit}) IN (SELECT {visit} FROM numbered"
                 f" WHERE type = 'pageview' AND {name} = $f{i})"
             )
         else:
@@ -119,8 +121,7 @@ filtered_visits AS (
 filtered_events AS (
     SELECT * FROM numbered
     WHERE date BETWEEN $date_from AND $date_to
-      AND (visitor_key, visit_no) IN (SELECT visitor_key, visit_no FROM visits
-                                      WHERE {" AND ".join(conditions)})
+      AND ({visit}) IN (SELECT {visit} FROM visits WHERE {" AND ".join(conditions)})
 )"""
     )
     return sql, "filtered_events", "filtered_visits"
@@ -209,7 +210,9 @@ def timeseries_sql(
     joined = (
         parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING ({column})"
     )
-    return f"{with_sql}\nSELECT {column}, {', '.join(names)}\nFROM {joined}\nORDER BY {column}"
+    # a bucket with events but no visit starting in it has 0 visits, not none
+    outer = ", ".join(f"coalesce({n}, 0) AS {n}" if METRICS[n].count else n for n in names)
+    return f"{with_sql}\nSELECT {column}, {outer}\nFROM {joined}\nORDER BY {column}"
 
 
 def breakdown_metrics(dimension: str) -> tuple[str, ...]:
