@@ -464,7 +464,8 @@ def refresh_sessions(lake: Lake, keys: KeyStore, tombstones: Tombstones) -> Refr
 def follow(
     data_dir: Path, interval_s: float, stop: threading.Event, sites_path: Path | None = None
 ) -> None:
-    """Load until ``stop`` is set, then drain once more: a graceful shutdown loses nothing.
+    """Load until ``stop`` is set, then drain once more and refresh the sessions rollup: a
+    graceful shutdown loses nothing and leaves the rollup current.
 
     With ``sites_path`` (as ``clearcount serve`` runs it) retention, compaction and
     salt rotation run once a day too, and replaced files are vacuumed as the grace allows.
@@ -485,3 +486,6 @@ def follow(
             log.exception("load failed; retrying")
         stop.wait(interval_s)
     load_once(data_dir, wait=False, lake=lake)
+    # a graceful stop leaves the rollup as current as the events it drained
+    rollups.next_at = 0.0
+    rollups.maybe_refresh(lake)

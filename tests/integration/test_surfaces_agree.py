@@ -81,7 +81,9 @@ def test_report_stats_api_and_notebooks_agree(tmp_path: Path) -> None:
     for row in report_days:
         for name in ("visitors", "visits", "pageviews"):
             published = number(row[name])
-            assert published == api_days[row["date"]][name], (row, name)
+            # the report withholds a day whole when one of its counts is below k; the
+            # API withholds each count below k on its own
+            assert same(published, api_days[row["date"]][name]), (row, name)
             assert same(published, notebook_days[row["date"]][name]), (row, name)
             compared += published is not None
 

@@ -210,9 +210,7 @@ def timeseries_sql(
     joined = (
         parts[0] if len(parts) == 1 else f"{parts[0]} FULL OUTER JOIN {parts[1]} USING ({column})"
     )
-    # a bucket with events but no visit starting in it has 0 visits, not none
-    outer = ", ".join(f"coalesce({n}, 0) AS {n}" if METRICS[n].count else n for n in names)
-    return f"{with_sql}\nSELECT {column}, {outer}\nFROM {joined}\nORDER BY {column}"
+    return f"{with_sql}\nSELECT {column}, {', '.join(names)}\nFROM {joined}\nORDER BY {column}"
 
 
 def breakdown_metrics(dimension: str) -> tuple[str, ...]:
