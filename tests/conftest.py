@@ -82,8 +82,13 @@ def browser() -> Iterator[Browser]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Mark this run's environment: every process the suite starts inherits the mark."""
-    os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
+    """Mark this run's environment: every process the suite starts inherits the mark.
+    Each xdist worker marks its own (it inherited the controller's), so that one worker's
+    sweep for leftovers never takes the other worker or its servers for its own."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ[leftovers.MARK] = uuid.uuid4().hex
+    else:
+        os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
 
 
 @pytest.fixture(autouse=True)

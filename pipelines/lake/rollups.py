@@ -37,13 +37,20 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from pipelines.analysis.metrics.query import VISITS_SQL
 from pipelines.lake.commit import partition_predicate, retrying
 from pipelines.lake.tables import PARTITION_BY, TABLE_SCHEMAS, WRITER, Lake
 
 log = logging.getLogger("clearcount.rollups")
 
 APP_ID = "clearcount-rollups"
-SESSIONS_SQL = (Path(__file__).parent / "sessions.sql").read_text(encoding="utf-8")
+# The metrics' own visits (one definition of a visit), then the rollup's rows. The rollup
+# reads the visitors' numbered events several times: computed once (MATERIALIZED).
+SESSIONS_SQL = (
+    VISITS_SQL.replace("numbered AS (", "numbered AS MATERIALIZED (", 1).rstrip()
+    + ",\n"
+    + (Path(__file__).parent / "sessions.sql").read_text(encoding="utf-8")
+)
 # Days rebuilt by one query: bounds the memory of a first build over a long history.
 DAYS_PER_QUERY = 7
 _PARTITION = re.compile(r"site=([^/]+)/date=(\d{4}-\d{2}-\d{2})/")
@@ -122,8 +129,8 @@ def build(events: DeltaTable, site: str, days: list[dt.date]) -> pa.Table:
                 "site": site,
                 "scan_from": first - dt.timedelta(days=1),
                 "scan_to": last + dt.timedelta(days=1),
-                "keep_from": first,
-                "keep_to": last,
+                "date_from": first,
+                "date_to": last,
                 "events_version": events.version(),
             },
         ).to_arrow_table()

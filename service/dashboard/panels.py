@@ -22,15 +22,9 @@ from pipelines.analysis.metrics import breakdown_metrics
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.stats import Query
 
-TOP_METRICS: Final = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "visit_duration",
-)
-SERIES_METRICS: Final = ("visitors", "visits", "pageviews")
+# The top metrics and the series: the Stats API's defaults, the numbers scripts get too.
+TOP_METRICS: Final = stats.DEFAULT_AGGREGATE
+SERIES_METRICS: Final = stats.DEFAULT_TIMESERIES
 NOT_FILTERED = "not narrowed by the filters: {why}"
 
 
@@ -62,9 +56,6 @@ class View:
     series: list[dict[str, Any]]
     panels: list[Panel] = field(default_factory=list)
 
-    def panel(self, panel_id: str) -> Panel:
-        return next(p for p in self.panels if p.id == panel_id)
-
 
 def _breakdown(prop: str, title: str, group: str) -> PanelSpec:
     metrics = breakdown_metrics(prop)
@@ -78,11 +69,17 @@ def _breakdown(prop: str, title: str, group: str) -> PanelSpec:
     return PanelSpec(prop, title, group, read)
 
 
+def _whole_site(query: Query, why: str | None) -> tuple[Query, str | None]:
+    """The query without its filters, and the note saying why, for a panel that a filter
+    cannot narrow (``why`` None: one that it can)."""
+    if why is None or not query.filters:
+        return query, None
+    return dataclasses.replace(query, filters=()), NOT_FILTERED.format(why=why)
+
+
 def _table(name: str, title: str, group: str, why: str | None = None) -> PanelSpec:
     def read(data_dir: Path, query: Query) -> Panel:
-        note = None
-        if why is not None and query.filters:
-            query, note = dataclasses.replace(query, filters=()), NOT_FILTERED.format(why=why)
+        query, note = _whole_site(query, why)
         rows, withheld = stats.table(data_dir, query, name)
         columns = list(rows[0]) if rows else list(_TABLE_COLUMNS[name])
         return Panel(name, title, columns, rows, withheld, note=note)
@@ -100,24 +97,14 @@ _TABLE_COLUMNS: Final = {
 
 
 def _email(data_dir: Path, query: Query) -> Panel:
-    note = None
-    if query.filters:
-        query, note = (
-            dataclasses.replace(query, filters=()),
-            NOT_FILTERED.format(why="an e-mail open is not part of a visit"),
-        )
+    query, note = _whole_site(query, "an e-mail open is not part of a visit")
     rows, withheld = stats.email_campaigns(data_dir, query)
     columns = ["campaign", "opens", "clicks", "openers_who_clicked", "click_to_open"]
     return Panel("email_campaigns", "E-mail campaigns", columns, rows, withheld, note=note)
 
 
 def _goals(data_dir: Path, query: Query) -> Panel:
-    note = None
-    if query.filters:
-        query, note = (
-            dataclasses.replace(query, filters=()),
-            NOT_FILTERED.format(why="goals count the whole site"),
-        )
+    query, note = _whole_site(query, "goals count the whole site")
     goals, _ = stats.goals(data_dir, query)
     columns = ["goal", "visitors", "conversions", "conversion_rate"]
     rows = [{c: g.get(c) for c in columns} for g in goals]
@@ -125,12 +112,7 @@ def _goals(data_dir: Path, query: Query) -> Panel:
 
 
 def _funnels(data_dir: Path, query: Query) -> Panel:
-    note = None
-    if query.filters:
-        query, note = (
-            dataclasses.replace(query, filters=()),
-            NOT_FILTERED.format(why="funnels count the whole site"),
-        )
+    query, note = _whole_site(query, "funnels count the whole site")
     _, funnels = stats.goals(data_dir, query)
     columns = ["funnel", "step", "goal", "visits", "visitors", "drop_off", "conversion_rate"]
     rows = [
