@@ -488,4 +488,7 @@ def follow(
     load_once(data_dir, wait=False, lake=lake)
     # a graceful stop leaves the rollup as current as the events it drained
     rollups.next_at = 0.0
-    rollups.maybe_refresh(lake)
+    try:
+        rollups.maybe_refresh(lake)
+    except Exception:  # the next start refreshes it; the events are all loaded
+        log.exception("sessions not refreshed at stop")
