@@ -113,7 +113,8 @@ def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool
     first = next((s for s in sites.values() if s.stats_token), None)
     if first is not None:
         rows.append(("dashboard", f"{url}/dashboard/{first.id}"))
-        rows.append(("sign in with", f"the site's stats_token (below, and in {settings.sites})"))
+        where = f"below, and in {settings.sites}" if sites_written else f"in {settings.sites}"
+        rows.append(("sign in with", f"the site's stats_token ({where})"))
     if settings.demo:
         rows.append(("demo shop", f"{url}/demo"))
     rows.append(("Stats API token", f"stats_token of each site in {settings.sites.resolve()}"))
