@@ -447,9 +447,9 @@ class RollupPacing:
         self.keys = KeyStore(keys_location(self.data_dir))
         self.tombstones = Tombstones(self.keys.objects)
 
-    def maybe_refresh(self, lake: Lake) -> None:
+    def maybe_refresh(self, lake: Lake, *, now_anyway: bool = False) -> None:
         now = time.monotonic()
-        if now < self.next_at:
+        if now < self.next_at and not now_anyway:
             return
         self.tombstones.refresh()
         stats = refresh_sessions(lake, self.keys, self.tombstones)
@@ -487,8 +487,7 @@ def follow(
         stop.wait(interval_s)
     load_once(data_dir, wait=False, lake=lake)
     # a graceful stop leaves the rollup as current as the events it drained
-    rollups.next_at = 0.0
     try:
-        rollups.maybe_refresh(lake)
+        rollups.maybe_refresh(lake, now_anyway=True)
     except Exception:  # the next start refreshes it; the events are all loaded
         log.exception("sessions not refreshed at stop")

@@ -143,7 +143,7 @@ def _series(view: View, site: Site, args: Mapping[str, str]) -> str:
     return (
         '<section class="panel wide" id="panel-series" aria-labelledby="h-series">'
         f'<header><h2 id="h-series">{"Hourly" if label == "hour" else "Daily"} traffic</h2>'
-        f'<a class="csv" href="{_csv_url(site, args, "series")}">CSV</a></header>'
+        f'<a class="csv" href="{_export_url(site, args, "csv/series")}">CSV</a></header>'
         '<div id="cc-chart" class="chart" role="img" aria-label="Visitors and page views over '
         'the period"></div>'
         f'<script type="application/json" id="cc-series">{payload}</script>'
@@ -153,10 +153,11 @@ def _series(view: View, site: Site, args: Mapping[str, str]) -> str:
     )
 
 
-def _csv_url(site: Site, args: Mapping[str, str], panel: str) -> str:
+def _export_url(site: Site, args: Mapping[str, str], what: str) -> str:
+    """This view's ``what`` (``csv/<panel>`` or ``export.zip``), with its parameters."""
     kept = {k: args[k] for k in VIEW_PARAMS if args.get(k)}
     query = urlencode(kept)
-    return f"/dashboard/{e(site.id)}/csv/{e(panel)}" + (f"?{e(query)}" if query else "")
+    return f"/dashboard/{e(site.id)}/{e(what)}" + (f"?{e(query)}" if query else "")
 
 
 def _cell(
@@ -218,7 +219,7 @@ def _panel(panel: Panel, site: Site, args: Mapping[str, str]) -> str:
         f'<section class="panel{span}" '
         f'id="panel-{e(panel.id)}" data-group="{e(panel.group)}" '
         f'aria-labelledby="h-{e(panel.id)}"><header><h2 id="h-{e(panel.id)}">{e(panel.title)}'
-        f'</h2><a class="csv" href="{_csv_url(site, args, panel.id)}" '
+        f'</h2><a class="csv" href="{_export_url(site, args, f"csv/{panel.id}")}" '
         f'aria-label="{e(panel.title)} as CSV">CSV</a></header>{note}{table}{empty}{withheld}'
         "</section>"
     )
@@ -297,20 +298,8 @@ def page(
         f'<div class="group" aria-label="{e(g)}">{"".join(parts)}</div>'
         for g, parts in groups.items()
     )
-    zip_url = _csv_url(site, args, "all").replace("/csv/all", "/export.zip")
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<title>{e(site.id)} · clearcount</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">
-<link rel="stylesheet" href="/static/dashboard.css">
-<script defer src="/static/vendor/uplot/uPlot.iife.min.js"></script>
-<script defer src="/static/dashboard.js"></script>
-</head>
+    zip_url = _export_url(site, args, "export.zip")
+    return f"""{_head(site.id, CHART_ASSETS)}
 <body>
 <a class="skip" href="#main">Skip to the numbers</a>
 <header class="bar">
@@ -372,7 +361,14 @@ def login_page(sites: list[Site], chosen: str, error: str | None = None) -> str:
     )
 
 
-def _plain_page(title: str, body: str) -> str:
+# What the dashboard page adds to the head: the chart library and the page's script.
+CHART_ASSETS: Final = """<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css">
+<script defer src="/static/vendor/uplot/uPlot.iife.min.js"></script>
+<script defer src="/static/dashboard.js"></script>"""
+
+
+def _head(title: str, assets: str = "") -> str:
+    """Every dashboard page's head: files from /static only, as the CSP requires."""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -382,7 +378,12 @@ def _plain_page(title: str, body: str) -> str:
 <title>{e(title)} · clearcount</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
-</head>
+{assets}
+</head>"""
+
+
+def _plain_page(title: str, body: str) -> str:
+    return f"""{_head(title)}
 <body class="plain">
 <main id="main">
 <h1><a href="/dashboard">clearcount</a> · {e(title)}</h1>

@@ -159,15 +159,37 @@ def _bad_view(exc: MetricsError) -> Response:
     return _html(body, 400)
 
 
-@bp.get("/dashboard/<site_id>")
-def dashboard(site_id: str) -> BaseResponse:
+class Refused(Exception):
+    """A view route's answer instead of the view: the login, or why it cannot be shown."""
+
+    def __init__(self, response: BaseResponse) -> None:
+        super().__init__()
+        self.response = response
+
+
+def _open_view(site_id: str, only: str | None = None, *, html: bool = False) -> View:
+    """The view a route shows, for a request that may read the site; else ``Refused``:
+    to the login, or a 400 saying why (a page for the dashboard, text for downloads)."""
     site = _readable(site_id)
     if site is None:
-        return _to_login(site_id)
+        raise Refused(_to_login(site_id))
     try:
-        view = _view(site)
+        return _view(site, only)
     except MetricsError as exc:
-        return _bad_view(exc)
+        if html:
+            raise Refused(_bad_view(exc)) from None
+        raise Refused(Response(f"{exc}\n", status=400, mimetype="text/plain")) from None
+
+
+@bp.errorhandler(Refused)
+def _refused(exc: Refused) -> BaseResponse:
+    return exc.response
+
+
+@bp.get("/dashboard/<site_id>")
+def dashboard(site_id: str) -> BaseResponse:
+    view = _open_view(site_id, html=True)
+    site = view.query.site
     live = current_session(request)
     body = page(
         view,
@@ -230,28 +252,20 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 
 @bp.get("/dashboard/<site_id>/csv/<panel>")
 def panel_csv(site_id: str, panel: str) -> BaseResponse:
-    site = _readable(site_id)
-    if site is None:
-        return _to_login(site_id)
     if panel not in ("top", "series", *PANEL_IDS):
+        if _readable(site_id) is None:
+            return _to_login(site_id)
         return Response("no such panel\n", status=404, mimetype="text/plain")
-    try:
-        view = _view(site, only=panel)
-    except MetricsError as exc:
-        return Response(f"{exc}\n", status=400, mimetype="text/plain")
+    view = _open_view(site_id, only=panel)
+    site = view.query.site
     text = _tables(view)[panel]
     return _download(text.encode(), "text/csv", f"{site.id}-{panel}.csv")
 
 
 @bp.get("/dashboard/<site_id>/export.zip")
 def export_zip(site_id: str) -> BaseResponse:
-    site = _readable(site_id)
-    if site is None:
-        return _to_login(site_id)
-    try:
-        view = _view(site)
-    except MetricsError as exc:
-        return Response(f"{exc}\n", status=400, mimetype="text/plain")
+    view = _open_view(site_id)
+    site = view.query.site
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in _tables(view).items():

@@ -13,7 +13,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service import metrics
-from service.http.ratelimit import LOGIN_ENDPOINT
+from service.http.ratelimit import LIMITED_ENDPOINTS
 from service.http.tracking import pixel_response
 from service.http_errors import classify
 from service.ingest.parse import ParseError
@@ -50,7 +50,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _rate_limited(exc: HTTPException) -> tuple[Response, int]:
-        if request.endpoint != LOGIN_ENDPOINT:  # a held-back login drops no event
+        if request.endpoint in LIMITED_ENDPOINTS:  # an ingest request: its events are dropped
             metrics.EVENTS_DROPPED.labels("rate_limited").inc()
         if request.endpoint == "tracking.pixel":
             # The pixel always answers a GIF: a limited hit is simply not recorded.
