@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.http import (
     beacon,
+    behaviour,
     collect,
     dashboard,
     demo,
@@ -78,6 +79,7 @@ def create_app(
         dashboard.bp,
         health.bp,
         beacon.bp,
+        behaviour.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

@@ -26,6 +26,7 @@ DEFAULT_QUERY_ALLOWLIST = (
 SITE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 RESERVED_IDS = ("login", "logout")
 MIN_TOKEN_LENGTH = 16
+BEHAVIOUR_SWITCHES = ("heatmaps", "vitals", "heatmap_frame")
 
 
 class SitesError(ValueError):
@@ -54,6 +55,12 @@ class Site:
     share_token: str | None = None  # a read-only dashboard link: /dashboard/<site>?auth=
     goals: tuple[Goal, ...] = ()
     funnels: tuple[Funnel, ...] = ()
+    # Behaviour maps and web vitals (DESIGN §9), each off until the site turns it on.
+    heatmaps: bool = False
+    vitals: bool = False
+    # The site's pages may be shown in a sandboxed frame under the dashboard's heatmap
+    # (their Content-Security-Policy frame-ancestors must allow the collector's origin).
+    heatmap_frame: bool = False
 
     def allows_origin(self, origin: str) -> bool:
         return normalize_origin(origin) in self.origin_set
@@ -101,6 +108,9 @@ def _site_from_table(site_id: str, table: Mapping[str, Any]) -> Site:
                 "characters (python3 -c 'import secrets; print(secrets.token_urlsafe())' "
                 "makes one)"
             )
+    for key in ("require_opt_in", "honor_dnt", "erase_on_withdrawal", *BEHAVIOUR_SWITCHES):
+        if not isinstance(values.get(key, False), bool):
+            raise SitesError(f"site {site_id!r}: {key} must be true or false")
     site = Site(id=site_id, **values)
     if site.default_consent not in ("implied", "denied"):
         raise SitesError(f"site {site_id!r}: default_consent must be 'implied' or 'denied'")

@@ -33,6 +33,7 @@ from pipelines.analysis.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.analysis.metrics.behaviour import VITALS, heatmap_sql, vitals_sql
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import rows as fetch_rows
 from pipelines.lake.rollups import reflected_version
@@ -55,6 +56,8 @@ UNITS = {name: metric.unit for name, metric in METRICS.items()}
 MAX_HOURLY_DAYS = 7
 EARLIEST, LATEST = dt.date(1970, 1, 2), dt.date(9998, 12, 30)
 MAX_FILTERS = 10
+MAX_PAGE = 2048
+VITAL_PARTS = ("p75", "samples", "good", "needs_improvement", "poor")
 
 
 class StatsError(MetricsError):
@@ -383,3 +386,48 @@ def goals(data_dir: Path, query: Query) -> tuple[list[dict[str, Any]], list[dict
             _withhold(step, ("visits", "visitors"), site.k, ("drop_off", "conversion_rate"))
         funnels.append({"name": funnel.name, "steps": steps})
     return out, funnels
+
+
+def _no_filters(query: Query, what: str) -> None:
+    if query.filters:
+        raise StatsError(f"{what} take no filters")
+
+
+def heatmap(
+    data_dir: Path, query: Query, page: str, kind: str, width: str
+) -> tuple[list[dict[str, Any]], int]:
+    """One page's click, hover or scroll map (``metrics/behaviour.py``): the cells (or
+    depths) at least k visitors saw, and how many were withheld."""
+    _no_filters(query, "heatmaps")
+    if not page.startswith("/") or len(page) > MAX_PAGE:
+        raise StatsError(f"page is a path starting with / (at most {MAX_PAGE} characters)")
+    sql = heatmap_sql(kind, width)
+    rows = _run(data_dir, sql, {**_values(query), "page": page})
+    return withhold_rows(rows, ["visitors"], query.site.k)
+
+
+def vitals(
+    data_dir: Path, query: Query, by: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+    """The site's web vitals over the period (None below k visitors), and per page or
+    device (rows below k visitors withheld); a vital measured on fewer than k page views
+    is null where it would show."""
+    _no_filters(query, "vitals")
+    k = query.site.k
+    (total,) = _run(data_dir, vitals_sql(None), _values(query))
+    rows, withheld = withhold_rows(_run(data_dir, vitals_sql(by), _values(query)), ["visitors"], k)
+    shaped = [_vitals_row(row, k) for row in rows]
+    return (_vitals_row(total, k) if total["visitors"] >= k else None), shaped, withheld
+
+
+def _vitals_row(row: dict[str, Any], k: int) -> dict[str, Any]:
+    """A flat SQL row as ``{..., "lcp": {"p75", "samples", "good", ...}}``."""
+    out = {name: value for name, value in row.items() if name.split("_")[0] not in VITALS}
+    for name in VITALS:
+        parts = {part: row[f"{name}_{part}"] for part in VITAL_PARTS}
+        if parts["samples"] < k:
+            parts = {part: None for part in VITAL_PARTS} | {"withheld": True}
+        elif parts["p75"] is not None:
+            parts["p75"] = round(parts["p75"], 4 if name == "cls" else 0)
+        out[name] = parts
+    return out

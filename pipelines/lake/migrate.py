@@ -36,7 +36,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, convert_to_deltalake
 
-from pipelines.lake.tables import PARTITION_FIELDS, ROLLUP_TABLES, TABLE_SCHEMAS, table_config
+from pipelines.lake.tables import (
+    PARTITION_FIELDS,
+    ROLLUP_TABLES,
+    TABLE_SCHEMAS,
+    add_missing_columns,
+    table_config,
+)
 from service.storage.objects import Objects
 
 BACKUP = ".migration"
@@ -102,7 +108,7 @@ def migrate(lake: Path) -> str:
             configuration=table_config(table),
         )
         converted = DeltaTable(str(table_dir))
-        _add_missing_columns(converted, table)
+        add_missing_columns(converted, table)
         delta = DeltaTable(str(table_dir))
         # Read through Delta, as every reader will: the rows the log names, not the footers.
         found = delta.to_pyarrow_dataset().to_table(columns=[]).num_rows
@@ -127,16 +133,6 @@ def migrate(lake: Path) -> str:
         f"converted {summary}; row counts verified. `clearcount migrate-lake --confirm` "
         f"deletes {backup}, `--undo` puts the Parquet lake back"
     )
-
-
-def _add_missing_columns(table: DeltaTable, name: str) -> None:
-    """Columns later versions added, which files written before them lack (read as null)."""
-    from deltalake import Field
-
-    present = set(table.schema().to_arrow().names)
-    missing = [f for f in TABLE_SCHEMAS[name] if f.name not in present]
-    if missing:
-        table.alter.add_columns([Field.from_arrow(f) for f in missing])
 
 
 def undo(lake: Path) -> str:

@@ -47,6 +47,9 @@ TARGET = pa.struct(
     ]
 )
 
+# One cell of a page view's hover grid: 20 columns, rows of 100 px, dwell time in ms.
+HOVER_CELL = pa.struct([("col", pa.int8()), ("row", pa.int16()), ("ms", pa.int32())])
+
 EVENT_FIELDS = [
     ("event_id", pa.string()),
     ("type", pa.string()),
@@ -76,6 +79,19 @@ EVENT_FIELDS = [
     ("depth", pa.int16()),
     ("engaged_ms", pa.int64()),
     ("policy_version", pa.string()),
+    # Behaviour maps and web vitals (DESIGN §9), null unless the site turned them on.
+    ("x", pa.int16()),  # ‰ of the document's width
+    ("y", pa.int32()),  # px from the document's top
+    ("vw", pa.int32()),  # viewport width, px
+    ("selector", pa.string()),
+    ("rage", pa.bool_()),
+    ("dead", pa.bool_()),
+    ("hover", pa.list_(HOVER_CELL)),
+    ("lcp_ms", pa.int32()),
+    ("inp_ms", pa.int32()),
+    ("cls", pa.float64()),
+    ("fcp_ms", pa.int32()),
+    ("ttfb_ms", pa.int32()),
 ]
 
 # Columns only, as the Parquet files hold them; the tables add the partition columns.
@@ -211,7 +227,9 @@ class Lake:
         uri = self.uri(name)
         for attempt in range(5):
             with contextlib.suppress(TableNotFoundError):
-                self._open[name] = DeltaTable(uri, storage_options=self.options)
+                self._open[name] = add_missing_columns(
+                    DeltaTable(uri, storage_options=self.options), name
+                )
                 return self._open[name]
             self._refuse_earlier_lake(name)
             try:
@@ -260,6 +278,28 @@ class Lake:
         deleted = run_vacuum(table, plan)
         self._vacuumed_through[name] = plan.through
         return deleted
+
+
+def add_missing_columns(table: DeltaTable, name: str) -> DeltaTable:
+    """The table with the columns later versions added (the behaviour fields, for one),
+    which its older files lack and read as null. Collectors starting together race to add
+    them: the loser finds them added."""
+    from deltalake import Field
+
+    for attempt in range(5):
+        present = set(table.schema().to_arrow().names)
+        missing = [f for f in TABLE_SCHEMAS[name] if f.name not in present]
+        if not missing:
+            return table
+        try:
+            table.alter.add_columns([Field.from_arrow(f) for f in missing])
+            return table
+        except Exception:  # a concurrent writer's commit (perhaps the same columns) came first
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            table.update_incremental()
+    return table
 
 
 def ensure_tables(data_dir: Path) -> Lake:

@@ -1,4 +1,5 @@
-"""GET /api/stats/{aggregate,timeseries,breakdown,goals,realtime}: k-suppressed numbers.
+"""GET /api/stats/{aggregate,timeseries,breakdown,goals,realtime,heatmap,vitals}: k-suppressed
+numbers.
 
 Authenticated by the site's ``stats_token`` as a Bearer token, a dashboard session
 for the site, or its ``share_token`` as ``auth=`` (``service/http/access.py``): no
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from pipelines.analysis.metrics import MetricsError
+from pipelines.analysis.metrics.behaviour import COLUMNS, KINDS, ROW_PX, VITALS, VITALS_BY
 from pipelines.analysis.metrics.realtime import WINDOW, realtime_visitors
 from pipelines.analysis.stats import (
     GOAL_UNITS,
@@ -21,8 +23,10 @@ from pipelines.analysis.stats import (
     aggregate,
     breakdown,
     goals,
+    heatmap,
     query_from_args,
     timeseries,
+    vitals,
 )
 from service.http.access import Unauthorized, authorized_site
 from service.http.state import state
@@ -138,3 +142,37 @@ def stats_realtime() -> Response:
         k=site.k,
         window_minutes=int(WINDOW.total_seconds() // 60),
     )
+
+
+@bp.get("/api/stats/heatmap")
+def stats_heatmap() -> Response:
+    """One page's click, hover or scroll map (``page``, ``kind``, ``width``)."""
+    query = _query(_authorized_site())
+    page, kind = request.args.get("page", ""), request.args.get("kind", "click")
+    width = request.args.get("width", "desktop")
+    if kind not in KINDS:
+        raise StatsError(f"kind is one of {', '.join(KINDS)}")
+    cells, withheld = heatmap(state().ctx.settings.data_dir, query, page, kind, width)
+    return jsonify(
+        results=cells,
+        withheld_cells=withheld,
+        page=page,
+        kind=kind,
+        width=width,
+        grid={"columns": COLUMNS, "row_px": ROW_PX},
+        **_meta(query, []),
+    )
+
+
+@bp.get("/api/stats/vitals")
+def stats_vitals() -> Response:
+    """p75 of each web vital and its ratings, for the site and per page (or ``by=device``)."""
+    query = _query(_authorized_site())
+    by = request.args.get("by", "page")
+    if by not in VITALS_BY:
+        raise StatsError(f"by is one of {', '.join(VITALS_BY)}")
+    total, rows, withheld = vitals(state().ctx.settings.data_dir, query, by)
+    meta = _meta(query, [])
+    meta["units"] = {name: vital.unit for name, vital in VITALS.items()}
+    meta["thresholds"] = {name: [v.good, v.poor] for name, v in VITALS.items()}
+    return jsonify(total=total, results=rows, withheld_rows=withheld, by=by, **meta)

@@ -107,6 +107,15 @@ class Fields:
     engaged_ms: int | None = None
     sw: int | None = None
     sh: int | None = None
+    # Behaviour fields (DESIGN §9): click position and element, hover grid, web vitals.
+    x: int | None = None
+    y: int | None = None
+    vw: int | None = None
+    selector: str | None = None
+    rage: bool | None = None
+    dead: bool | None = None
+    hover: list[list[int]] | None = None
+    vitals: Mapping[str, Any] | None = None
     utm_campaign: str | None = None  # set by the pixel and /r from their ``c`` parameter
 
 

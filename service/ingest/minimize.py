@@ -26,12 +26,27 @@ from service.ingest.client_facts import (
     scrubbed_page,
     stable_key,
 )
-from service.ingest.event import Context, Dropped, DropReason, Event, Target
+from service.ingest.event import Context, Dropped, DropReason, Event, Fields, Target
+from service.ingest.rules import MAX_SELECTOR
 from service.privacy.pii import REDACTED, redact_text
 from service.privacy.scrub import redact_ip_host, scrub_url
 from service.privacy.tombstones import tombstone_name
 
 MAX_CLICK_TEXT = 100
+BEHAVIOUR_COLUMNS = (
+    "x",
+    "y",
+    "vw",
+    "selector",
+    "rage",
+    "dead",
+    "hover",
+    "lcp_ms",
+    "inp_ms",
+    "cls",
+    "fcp_ms",
+    "ttfb_ms",
+)
 # A JSON number is checked by its digits, as text would be; a nine-digit id (a US SSN)
 # sent as a number loses its leading zero, so eight digits are enough.
 MIN_NUMBER_DIGITS = 8
@@ -77,6 +92,33 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
         "href": scrub_url(target.href, allowlist, redact_ip_host=True) if target.href else None,
         "text": _clip(target.text, MAX_CLICK_TEXT),
     }
+
+
+def scrub_selector(selector: str | None) -> str | None:
+    """The clicked element's CSS path, its ids and classes redacted like a click's."""
+    return _clip(selector, MAX_SELECTOR)
+
+
+def behaviour(f: Fields, heatmaps: bool, vitals: bool) -> dict[str, Any]:
+    """The behaviour columns (DESIGN §9) the site has turned on; the rest stay null, so a
+    site that never asked for them stores none of what a client sends anyway."""
+    columns: dict[str, Any] = dict.fromkeys(BEHAVIOUR_COLUMNS)
+    if heatmaps:
+        columns.update(
+            x=f.x,
+            y=f.y,
+            vw=f.vw,
+            selector=scrub_selector(f.selector),
+            rage=f.rage,
+            dead=f.dead,
+            hover=[{"col": c, "row": r, "ms": ms} for c, r, ms in f.hover] if f.hover else None,
+        )
+    if vitals and f.vitals:
+        for name, value in f.vitals.items():
+            if value is not None:
+                column = "cls" if name == "cls" else f"{name}_ms"
+                columns[column] = round(value, 4) if name == "cls" else round(value)
+    return columns
 
 
 def received_ms(event: Event, ctx: Context) -> int:
@@ -173,6 +215,8 @@ def minimize(event: Event, ctx: Context) -> Event | Dropped:
         "engaged_ms": f.engaged_ms,
         "policy_version": site.policy_version,
     }
+    if site.heatmaps or site.vitals:
+        row.update(behaviour(f, site.heatmaps, site.vitals))
     if traits.bot_reason:
         row["drop_reason"] = traits.bot_reason.value
     return event.but(

@@ -62,11 +62,73 @@ def flat_props(value: Mapping[str, Any]) -> None:
             raise RuleError(f"{key}: values must be strings, numbers, booleans or null")
 
 
+# Behaviour fields (DESIGN §9). The hover grid: 20 columns over the document's width, rows of
+# 100 px from its top, each cell [col, row, ms] once; a page view's grid of a long visit stays
+# well below the cap, which bounds what one event can make the collector store.
+GRID_COLUMNS = 20
+GRID_ROW_PX = 100
+MAX_HOVER_CELLS = 400
+MAX_DOCUMENT_PX = 1_000_000  # y and hover rows stop here: 10,000 rows
+MAX_HOVER_MS = 3_600_000
+MAX_SELECTOR = 256
+# A selector is tags with an optional #id and .classes, joined by " > ": no attribute values,
+# no text. Identifiers are plain CSS names (what the behaviour script keeps).
+_NAME = r"-?[A-Za-z_][\w-]*"
+SELECTOR = re.compile(rf"^{_NAME}(#{_NAME})?(\.{_NAME})*( > {_NAME}(#{_NAME})?(\.{_NAME})*)*$")
+# Each vital as the web-vitals library reports it: milliseconds, CLS unitless.
+VITAL_LIMITS: Mapping[str, float] = {
+    "lcp": 600_000.0,
+    "inp": 600_000.0,
+    "fcp": 600_000.0,
+    "ttfb": 600_000.0,
+    "cls": 100.0,
+}
+CLICK_ONLY = ("x", "y", "selector", "rage", "dead")
+ENGAGEMENT_ONLY = ("hover", "vitals")
+
+
+def hover_grid(value: list[Any]) -> None:
+    if len(value) > MAX_HOVER_CELLS:
+        raise RuleError(f"at most {MAX_HOVER_CELLS} cells")
+    seen = set()
+    max_row = MAX_DOCUMENT_PX // GRID_ROW_PX
+    for cell in value:
+        if (
+            not isinstance(cell, list)
+            or len(cell) != 3
+            or not all(type(n) is int for n in cell)
+            or not 0 <= cell[0] < GRID_COLUMNS
+            or not 0 <= cell[1] < max_row
+            or not 0 < cell[2] <= MAX_HOVER_MS
+        ):
+            raise RuleError(
+                f"cells are [col 0-{GRID_COLUMNS - 1}, row 0-{max_row - 1}, ms 1-{MAX_HOVER_MS}]"
+            )
+        if (cell[0], cell[1]) in seen:
+            raise RuleError("each cell at most once")
+        seen.add((cell[0], cell[1]))
+
+
+def web_vitals(value: Mapping[str, Any]) -> None:
+    for key, number in value.items():
+        limit = VITAL_LIMITS.get(key)
+        if limit is None:
+            raise RuleError(f"vitals are {', '.join(VITAL_LIMITS)}")
+        if number is None:
+            continue
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, (int, float))
+            or not (math.isfinite(number) and 0 <= number <= limit)
+        ):
+            raise RuleError(f"{key} must be a number from 0 to {limit:g}")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One field: its JSON type and every constraint on its value."""
 
-    kind: type  # str, int, dict, or "nested" via ``nested``
+    kind: type  # str, int, bool, list, dict, or "nested" via ``nested``
     required: bool = False
     nullable: bool = True
     default: Any = None
@@ -107,13 +169,28 @@ EVENT_RULES: Mapping[str, Rule] = {
     "engaged_ms": Rule(int, minimum=0, maximum=24 * 3600 * 1000),
     "sw": Rule(int, minimum=0, maximum=100_000),
     "sh": Rule(int, minimum=0, maximum=100_000),
+    "x": Rule(int, minimum=0, maximum=1000),
+    "y": Rule(int, minimum=0, maximum=MAX_DOCUMENT_PX - 1),
+    "vw": Rule(int, minimum=1, maximum=100_000),
+    "selector": Rule(str, min_len=1, max_len=MAX_SELECTOR, pattern=SELECTOR),
+    "rage": Rule(bool),
+    "dead": Rule(bool),
+    "hover": Rule(list, check=hover_grid),
+    "vitals": Rule(dict, check=web_vitals),
 }
 
 
 def cross_field_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
     """Rules that span fields."""
-    if data.get("type") == "custom" and not data.get("name"):
+    kind = data.get("type", "pageview")
+    if kind == "custom" and not data.get("name"):
         return {"name": ["custom events need a name"]}
+    for names, only in ((CLICK_ONLY, "click"), (ENGAGEMENT_ONLY, "engagement")):
+        for name in names:
+            if kind != only and data.get(name) is not None:
+                return {name: [f"only {only} events carry {name}"]}
+    if kind not in ("click", "engagement") and data.get("vw") is not None:
+        return {"vw": ["only click and engagement events carry vw"]}
     return {}
 
 

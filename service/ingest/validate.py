@@ -57,6 +57,11 @@ def _as_marshmallow(check: Any) -> Any:
     return run
 
 
+def _json_boolean(value: Any) -> None:
+    if type(value) is not bool:
+        raise ValidationError("must be true or false")
+
+
 def _field(rule: Rule) -> fields.Field[Any]:
     kw: dict[str, Any] = {
         "required": rule.required,
@@ -71,6 +76,10 @@ def _field(rule: Rule) -> fields.Field[Any]:
         return fields.String(**kw)
     if rule.kind is int:
         return fields.Integer(strict=True, **kw)
+    if rule.kind is bool:  # JSON true or false only: marshmallow's Boolean takes 1 and "yes"
+        return fields.Raw(**{**kw, "validate": [*kw["validate"], _json_boolean]})
+    if rule.kind is list:
+        return fields.List(fields.Raw(), **kw)
     return fields.Dict(keys=fields.String(), **kw)
 
 

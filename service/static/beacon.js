@@ -11,8 +11,8 @@
     nav = w.navigator,
     queued = (w.clearcount || 0).q,
     outbox = [],
-    timer = 0,
-    backoff = 0,
+    timer,
+    backoff,
     store,
     page,
     depth,
@@ -22,9 +22,9 @@
 
   // Every entry point is wrapped: an error in here must never reach the host page.
   function safe(fn) {
-    return function (a, b) {
+    return function (a, b, c) {
       try {
-        fn(a, b);
+        fn(a, b, c);
       } catch (e) {}
     };
   }
@@ -35,7 +35,7 @@
   w.clearcount = safe;
   if (!site || (/^(localhost|127\.|\[::1\]|$)/.test(loc.hostname) && data.allowLocal == null)) return;
   var api = new URL("/api/", script.src),
-    optOut = nav.doNotTrack == "1" || nav.globalPrivacyControl;
+    optOut = nav.doNotTrack == 1 || nav.globalPrivacyControl;
   try {
     store = localStorage;
   } catch (e) {}
@@ -50,7 +50,7 @@
   function send(path, body, leaving) {
     body = JSON.stringify(body);
     path = api + path;
-    return (leaving && nav.sendBeacon(path, body)) || fetch(path, { method: "POST", body: body, keepalive: 1 });
+    return leaving && nav.sendBeacon(path, body) || fetch(path, { method: "POST", body: body, keepalive: 1 });
   }
   // Events that happen together leave together; 429 and 503 put them back, with backoff.
   function flush(leaving) {
@@ -77,7 +77,7 @@
     since = !d.hidden && d.hasFocus() && now;
   }
   function scrolled() {
-    depth = Math.max(depth, Math.min(100, Math.round(((scrollY + innerHeight) * 100) / d.documentElement.scrollHeight)));
+    depth = Math.max(depth, Math.min(100, Math.round((scrollY + innerHeight) * 100 / d.documentElement.scrollHeight)));
   }
   // One engagement event per page view when the page is hidden or left, if anything changed.
   // Leaving fires pagehide and visibilitychange, in either order: the first stops the clock
@@ -85,9 +85,7 @@
   function report() {
     engage();
     since = 0;
-    if (sent != (sent = depth + "," + engaged)) {
-      track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
-    }
+    if (sent != (sent = depth + "," + engaged)) track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
     flush(1);
   }
   function pageview(referrer) {
@@ -103,12 +101,12 @@
   }
 
   function clicked(e) {
-    var el = e.target.closest("a,[data-cc-event]"), // a link without href fails below, quietly
+    // No such element, or a link without href, fails below, quietly (safe catches it).
+    var el = e.target.closest("a,[data-cc-event]"),
       props = {},
       name,
       link,
       k;
-    if (!el) return;
     name = el.dataset.ccEvent;
     link = el.href && new URL(el.href);
     if (!name) {
@@ -136,14 +134,17 @@
   w.clearcount = safe(function (cmd, a, b) {
     var old = vid;
     if (cmd == "event") return track("custom", { name: "" + a, props: b });
+    // behaviour.js wraps track, told the consent state so far and the page URL: it sees each
+    // event and may hold one back. Then, as an unknown command would, it changes nothing else.
+    if (cmd == "hook") track = a(track, consent, href);
     // forget and any state but granted drop the id; GPC and DNT make every state denied.
     // An unknown command resolves to the current state, and so changes nothing.
-    a = cmd == "consent" ? (optOut ? "denied" : a) : cmd == "forget" ? 0 : consent;
+    a = cmd == "consent" ? optOut ? "denied" : a : cmd == "forget" ? 0 : consent;
     // The id only links this visitor's own events; it guards nothing, so Math.random will do.
-    if (a == "granted") store.setItem(KEY, (vid = vid || ("" + Math.random()).slice(2)));
-    else store.removeItem(KEY, (vid = null));
+    if (a == "granted") store.setItem(KEY, vid = vid || ("" + Math.random()).slice(2));
+    else store.removeItem(KEY, vid = null);
     if (!a) old && send("forget", { site: site, visitor_id: old });
-    else if (consent != a) send("consent", { site: site, visitor_id: vid || old, consent: (consent = a) });
+    else if (consent != a) send("consent", { site: site, visitor_id: vid || old, consent: consent = a });
   });
 
   function navigated() {
@@ -168,5 +169,9 @@
   on(w, "pagehide", report);
 
   safe(pageview)(d.referrer);
-  for (var q = 0; queued && q < queued.length; q++) w.clearcount.apply(w, queued[q]);
+  // Behaviour maps and web vitals, when the site has them on, come in a second script.
+  if (!optOut) d.head.appendChild(d.createElement("script")).src = api + "behaviour.js?site=" + site;
+  queued && queued.map(function (c) {
+    w.clearcount.apply(w, c);
+  });
 })(window, document, history, "cc_vid");

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from tests.integration.server import Server, free_port
 
 CHROMIUM = "/usr/bin/chromium"
+MAPS_TOKEN = "maps-token-0123456789"  # the stats_token of the site with maps and vitals on
 # Headless Chromium announces itself as HeadlessChrome, which the collector quarantines as a
 # bot (see test_headless_browser_is_quarantined); the tests present a desktop Chrome. It is set
 # for the whole browser: a per-context override misses beacons sent while a page unloads.
@@ -84,10 +85,10 @@ class Stack:
     collector: Server
     pages: PageServer
 
-    def page_html(self, body: str, *, extra: str = "") -> str:
+    def page_html(self, body: str, *, extra: str = "", site: str = "web", head: str = "") -> str:
         return f"""<!doctype html><html><head><meta charset="utf-8">
-<link rel="icon" href="data:,">
-<script defer src="{self.collector.url}/beacon.js" data-site="web" data-allow-local {extra}></script>
+<link rel="icon" href="data:,">{head}
+<script defer src="{self.collector.url}/beacon.js" data-site="{site}" data-allow-local {extra}></script>
 </head><body>{body}</body></html>"""
 
 
@@ -102,6 +103,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 origins = ["{pages.origin}"]
 redirect_hosts = ["example.com"]
 query_allowlist = ["utm_source", "utm_medium", "utm_campaign"]
+
+[sites.maps]
+origins = ["{pages.origin}"]
+heatmaps = true
+vitals = true
+k = 1
+stats_token = "{MAPS_TOKEN}"
+
+[sites.mapsoptin]
+origins = ["{pages.origin}"]
+heatmaps = true
+vitals = true
+default_consent = "denied"
+require_opt_in = true
 """
     )
     collector = Server(root, {"CLEARCOUNT_TRUSTED_PROXIES": "0"}).start()
