@@ -14,8 +14,16 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from pipelines.analysis.metrics import METRICS
+from pipelines.analysis.metrics.behaviour import ALL_WIDTHS, KINDS, VITALS_BY, WIDTHS
 from service.ingest.parse import MAX_BATCH
-from service.ingest.rules import EVENT_RULES, Rule
+from service.ingest.rules import (
+    EVENT_RULES,
+    MAX_HOVER_CELLS,
+    VITAL_LIMITS,
+    Rule,
+    hover_grid,
+    web_vitals,
+)
 from service.sites import CONSENT_STATES
 
 bp = Blueprint("openapi", __name__)
@@ -27,9 +35,24 @@ SITE = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
 
 def _schema(rule: Rule) -> dict[str, Any]:
     """One field's JSON Schema, from the rule validation applies."""
-    kinds = {str: "string", int: "integer", dict: "object"}
+    kinds = {str: "string", int: "integer", dict: "object", bool: "boolean", list: "array"}
     out: dict[str, Any] = {"type": kinds[rule.kind]}
-    if rule.nested is not None:
+    if rule.check is hover_grid:
+        out["maxItems"] = MAX_HOVER_CELLS
+        out["items"] = {
+            "type": "array",
+            "description": "[col 0-19, row of 100 px, ms]",
+            "items": {"type": "integer", "minimum": 0},
+            "minItems": 3,
+            "maxItems": 3,
+        }
+    elif rule.check is web_vitals:
+        out["properties"] = {
+            name: {"type": ["number", "null"], "minimum": 0, "maximum": limit}
+            for name, limit in VITAL_LIMITS.items()
+        }
+        out["additionalProperties"] = False
+    elif rule.nested is not None:
         out["properties"] = {name: _schema(r) for name, r in rule.nested.items()}
         out["additionalProperties"] = False
     elif rule.kind is dict:  # props: flat scalars
@@ -331,6 +354,36 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/behaviour.js": {
+                "get": {
+                    "summary": "the second script (behaviour maps and web vitals) for a site "
+                    "with heatmaps or vitals on; an empty script for any other known site",
+                    "parameters": [_query("site", SITE, required=True)],
+                    "responses": {
+                        "200": _answer("JavaScript", {}, "text/javascript"),
+                        "304": _answer("unchanged (If-None-Match)"),
+                        "404": _answer("no such site", {}, "text/javascript"),
+                    },
+                }
+            },
+            "/api/stats/heatmap": _stats(
+                "one page's click, hover or scroll map for a band of viewport widths: cells "
+                "of a 20-column grid with rows of 100 px (scroll: depths in steps of 10 %); "
+                "cells fewer than k visitors saw are withheld and counted in withheld_cells",
+                {"type": "array", "items": {"type": "object"}},
+                [
+                    _query("page", {"type": "string"}, required=True, about="a path: /pricing"),
+                    _query("kind", {"enum": list(KINDS)}, about="click (the default)"),
+                    _query("width", {"enum": [*WIDTHS, ALL_WIDTHS]}, about="desktop (the default)"),
+                ],
+            ),
+            "/api/stats/vitals": _stats(
+                "web vitals: the 75th percentile of each, with the shares of page views rated "
+                "good, needs improvement and poor by Google's thresholds, for the site "
+                "('total') and per page or device",
+                {"type": "array", "items": {"type": "object"}},
+                [_query("by", {"enum": list(VITALS_BY)}, about="page (the default)")],
+            ),
             "/api/stats/aggregate": _stats(
                 "totals for a site and period",
                 {
