@@ -89,6 +89,13 @@ pseudonym_days = 90
 k = 5
 # The consent policy version stamped on every stored row.
 policy_version = "1"
+# Behaviour maps (clicks, cursor hovers, scroll) and web vitals, from a second script the
+# beacon loads; stored only under implied or granted consent.
+heatmaps = true
+vitals = true
+# true: the dashboard's heatmap shows the page itself beneath the map, in a sandboxed frame
+# (the site's pages must allow being framed by this collector's origin).
+heatmap_frame = false
 # Bearer token of the Stats API for this site: Authorization: Bearer <stats_token>.
 stats_token = "{new_token()}"
 # Goals: a page view of a path ("*" for any characters) or a custom event, by name.

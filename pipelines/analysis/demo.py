@@ -311,6 +311,9 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
             sender.get(visit, "/r", {"site": visit.site.id, "to": target, "c": campaign})
         entry += f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
     sent = 0
+    # The behaviour fields come from a generator of their own, seeded by the visit: the
+    # visits and events drawn from ``rng`` stay what they were before the fields existed.
+    extra = random.Random(f"{visit.start.isoformat()}|{entry}")
     long_visit = rng.random() < LONG_VISIT_SHARE
     pages = rng.randint(6, 12) if long_visit else 1 + min(int(rng.expovariate(0.6)), 7)
     url = entry
@@ -343,6 +346,7 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
                         "href": "https://partner.example/offer",
                         "text": "Partner offer",
                     },
+                    **_click_place(extra, visit.width),
                 }
             )
         if rng.random() < 0.15:
@@ -362,6 +366,7 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
                 "depth": rng.randint(10, 100),
                 "engaged_ms": rng.randint(2_000, 180_000),
                 "ts": int(ts.timestamp() * 1000),
+                **_page_behaviour(extra, visit.width),
             }
         )
         sender.events(visit, batch)
@@ -370,6 +375,39 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
         # a long visit reads for minutes on each page, never half an hour without an event
         ts += dt.timedelta(seconds=rng.uniform(240, 900) if long_visit else rng.uniform(1, 30))
     return sent
+
+
+def _click_place(rng: random.Random, width: int) -> dict[str, Any]:
+    """Where the partner link is clicked: in one of two places the layout puts it."""
+    x, y = rng.choice(((725, 650), (175, 1950))) if width >= 1024 else (525, 1350)
+    return {
+        "x": min(1000, max(0, int(rng.gauss(x, 8)))),
+        "y": max(0, int(rng.gauss(y, 20))),
+        "vw": width,
+        "selector": "main > a.partner" if y < 1000 else "footer > a.partner",
+        "rage": rng.random() < 0.03,
+    }
+
+
+def _page_behaviour(rng: random.Random, width: int) -> dict[str, Any]:
+    """A page view's hover grid (the cursor near the top and the middle) and web vitals,
+    slower on phones."""
+    cells: dict[tuple[int, int], int] = {}
+    for _ in range(rng.randint(3, 25)):
+        cell = (min(19, max(0, int(rng.gauss(9, 5)))), min(40, int(rng.expovariate(0.25))))
+        cells[cell] = cells.get(cell, 0) + rng.randint(80, 4000)
+    slow = 1.6 if width < 768 else 1.0
+    return {
+        "vw": width,
+        "hover": [[col, row, ms] for (col, row), ms in cells.items()],
+        "vitals": {
+            "lcp": round(rng.lognormvariate(7.5, 0.45) * slow, 1),
+            "inp": round(rng.lognormvariate(4.8, 0.6) * slow, 1),
+            "cls": round(rng.expovariate(18), 4),
+            "fcp": round(rng.lognormvariate(7.0, 0.4) * slow, 1),
+            "ttfb": round(rng.lognormvariate(5.8, 0.5), 1),
+        },
+    }
 
 
 def run_demo(

@@ -33,7 +33,12 @@ from pipelines.analysis.metrics import (
     params,
     timeseries_sql,
 )
-from pipelines.analysis.metrics.behaviour import VITALS, heatmap_sql, vitals_sql
+from pipelines.analysis.metrics.behaviour import (
+    VITALS,
+    click_elements_sql,
+    heatmap_sql,
+    vitals_sql,
+)
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import rows as fetch_rows
 from pipelines.lake.rollups import reflected_version
@@ -398,12 +403,25 @@ def heatmap(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page's click, hover or scroll map (``metrics/behaviour.py``): the cells (or
     depths) at least k visitors saw, and how many were withheld."""
-    _no_filters(query, "heatmaps")
+    sql = heatmap_sql(kind, width)
+    rows = _run(data_dir, sql, _page_values(query, page, "heatmaps"))
+    return withhold_rows(rows, ["visitors"], query.site.k)
+
+
+def click_elements(
+    data_dir: Path, query: Query, page: str, width: str
+) -> tuple[list[dict[str, Any]], int]:
+    """The elements clicked on one page (selector; clicks, rage and dead clicks, visitors),
+    those fewer than k visitors clicked withheld."""
+    rows = _run(data_dir, click_elements_sql(width), _page_values(query, page, "heatmaps"))
+    return withhold_rows(rows, ["visitors"], query.site.k)
+
+
+def _page_values(query: Query, page: str, what: str) -> dict[str, Any]:
+    _no_filters(query, what)
     if not page.startswith("/") or len(page) > MAX_PAGE:
         raise StatsError(f"page is a path starting with / (at most {MAX_PAGE} characters)")
-    sql = heatmap_sql(kind, width)
-    rows = _run(data_dir, sql, {**_values(query), "page": page})
-    return withhold_rows(rows, ["visitors"], query.site.k)
+    return {**_values(query), "page": page}
 
 
 def vitals(

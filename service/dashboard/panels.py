@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from pipelines.analysis import stats
 from pipelines.analysis.metrics import breakdown_metrics
+from pipelines.analysis.metrics.behaviour import VITALS
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.stats import Query
 
@@ -26,6 +27,7 @@ from pipelines.analysis.stats import Query
 TOP_METRICS: Final = stats.DEFAULT_AGGREGATE
 SERIES_METRICS: Final = stats.DEFAULT_TIMESERIES
 NOT_FILTERED = "not narrowed by the filters: {why}"
+ALL_PAGES = "All pages"
 
 
 @dataclass
@@ -103,6 +105,22 @@ def _email(data_dir: Path, query: Query) -> Panel:
     return Panel("email_campaigns", "E-mail campaigns", columns, rows, withheld, note=note)
 
 
+VITALS_COLUMNS: Final = ("page", "pageviews", *VITALS)
+
+
+def _vitals(data_dir: Path, query: Query) -> Panel:
+    """The 75th percentile of each web vital, for every page together and per page, each
+    value rated by Google's thresholds where it shows."""
+    query, note = _whole_site(query, "web vitals are read for the whole site")
+    total, rows, withheld = stats.vitals(data_dir, query, "page")
+    flat = [
+        {"page": row["page"], "pageviews": row["pageviews"]}
+        | {name: row[name]["p75"] for name in VITALS}
+        for row in ([{**total, "page": ALL_PAGES}] if total else []) + rows
+    ]
+    return Panel("vitals", "Web vitals (p75)", list(VITALS_COLUMNS), flat, withheld, note=note)
+
+
 def _goals(data_dir: Path, query: Query) -> Panel:
     query, note = _whole_site(query, "goals count the whole site")
     goals, _ = stats.goals(data_dir, query)
@@ -142,6 +160,7 @@ PANELS: Final = (
     PanelSpec("funnels", "Funnels", "Events", _funnels),
     _table("click_targets", "Clicks", "Events"),
     _table("scroll_depth", "Scroll depth", "Engagement"),
+    PanelSpec("vitals", "Web vitals (p75)", "Performance", _vitals),
     _table(
         "consent_mix",
         "Consent mix",

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import orjson
 
 from pipelines.analysis.metrics import METRICS
+from pipelines.analysis.metrics.behaviour import VITALS, Vital, rating
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from service.dashboard.panels import SERIES_METRICS, TOP_METRICS, Panel, View
 from service.sites import Site
@@ -43,6 +44,7 @@ LABELS: Final = {
     "views_per_visit": "Views per visit",
     "bounce_rate": "Bounce rate",
     "visit_duration": "Visit duration",
+    **{name: name.upper() for name in VITALS},
 }
 
 
@@ -179,7 +181,19 @@ def _cell(
         return f"<th scope=row>{e(text)}</th>"
     if value is None and column not in ("href",):
         return f"<td>{WITHHELD}</td>"
+    if column in VITALS and panel.id == "vitals" and value is not None:
+        vital = VITALS[column]
+        rated = rating(vital, value).replace("_", "-")
+        shown = e(format_vital(vital, value))
+        return f'<td class="rating {rated}" title="{e(rated.replace("-", " "))}">{shown}</td>'
+
     return f"<td>{e(format_value(column, value) if column in METRICS else _plain(value))}</td>"
+
+
+def format_vital(vital: Vital, value: float) -> str:
+    if vital.unit == "ms":
+        return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+    return f"{value:.3f}"
 
 
 def _plain(value: Any) -> str:
@@ -299,7 +313,7 @@ def page(
         for g, parts in groups.items()
     )
     zip_url = _export_url(site, args, "export.zip")
-    return f"""{_head(site.id, CHART_ASSETS)}
+    return f"""{head(site.id, CHART_ASSETS)}
 <body>
 <a class="skip" href="#main">Skip to the numbers</a>
 <header class="bar">
@@ -307,6 +321,7 @@ def page(
 <p class="realtime" id="cc-realtime" data-src="{e(realtime_src)}" aria-live="polite">
 <span class="dot" aria-hidden="true"></span> <span id="cc-realtime-count">…</span>
 visitors in the last 30 minutes</p>
+<a href="{_export_url(site, args, "heatmap")}">Heatmaps</a>
 <button type="button" id="cc-theme" class="theme" aria-pressed="false">Dark theme</button>
 {account}
 </header>
@@ -367,7 +382,7 @@ CHART_ASSETS: Final = """<link rel="stylesheet" href="/static/vendor/uplot/uPlot
 <script defer src="/static/dashboard.js"></script>"""
 
 
-def _head(title: str, assets: str = "") -> str:
+def head(title: str, assets: str = "") -> str:
     """Every dashboard page's head: files from /static only, as the CSP requires."""
     return f"""<!doctype html>
 <html lang="en">
@@ -383,7 +398,7 @@ def _head(title: str, assets: str = "") -> str:
 
 
 def _plain_page(title: str, body: str) -> str:
-    return f"""{_head(title)}
+    return f"""{head(title)}
 <body class="plain">
 <main id="main">
 <h1><a href="/dashboard">clearcount</a> · {e(title)}</h1>

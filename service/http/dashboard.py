@@ -24,9 +24,10 @@ from flask import Blueprint, Response, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from pipelines.analysis.metrics import METRICS, MetricsError
+from pipelines.analysis.metrics.behaviour import VITALS
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.stats import StatsError, query_from_args
-from service.dashboard import session
+from service.dashboard import heatmap, session
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
 from service.dashboard.render import e, login_page, page, picker_page
 from service.http.access import current_session, may_read, same_token, session_key
@@ -56,6 +57,7 @@ WITHHELD_COLUMNS = frozenset(
         "conversions",
         "conversion_rate",
         "drop_off",
+        *VITALS,
     }
 )
 FORMULA_STARTS = frozenset("=+-@\t\r")
@@ -199,6 +201,25 @@ def dashboard(site_id: str) -> BaseResponse:
         logged_in=live is not None and live.site == site.id,
     )
     return _html(body)
+
+
+@bp.get("/dashboard/<site_id>/heatmap")
+def heatmap_view(site_id: str) -> BaseResponse:
+    site = _readable(site_id)
+    if site is None:
+        return _to_login(site_id)
+    ctx = state().ctx
+    try:
+        args = {k: v for k, v in request.args.items() if k in VIEW_ARGS and k != "filters"}
+        query = query_from_args(site, args, ctx.clock().date())
+        view = heatmap.build(ctx.settings.data_dir, query, request.args)
+    except MetricsError as exc:
+        return _bad_view(exc)
+    response = _html(heatmap.heatmap_page(view, site, request.args))
+    origin = heatmap.frame_origin(site)
+    if origin:  # the page beneath the map, from the site's own origin only
+        response.headers["Content-Security-Policy"] = f"{CSP}; frame-src {origin}"
+    return response
 
 
 def _cell(column: str, value: Any, first: bool) -> Any:

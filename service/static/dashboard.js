@@ -1,4 +1,4 @@
-// clearcount dashboard: the chart, the realtime count and the theme switch.
+// clearcount dashboard: the chart, the realtime count, the heatmap and the theme switch.
 // Everything else on the page is server-rendered HTML and works without this file.
 (function () {
   "use strict";
@@ -93,6 +93,81 @@
     chart = new window.uPlot(options, columns, holder);
   }
 
+  // ---- heatmap ---------------------------------------------------------------------------
+  // Cells of a 20-column grid (rows of 100 px) over the page, shaded by their share of the
+  // busiest cell; a scroll map shades tenths of the page by the share of page views that
+  // reached them. The same numbers are in the tables below the map.
+  function heat(share, alpha) {
+    var hue = 220 - 220 * Math.min(1, Math.max(0, share)); // blue (few) to red (most)
+    return "hsla(" + hue + ", 90%, 50%, " + alpha + ")";
+  }
+
+  function drawHeatmap() {
+    var canvas = document.getElementById("cc-heatmap");
+    var source = document.getElementById("cc-heatmap-data");
+    if (!canvas || !source) return;
+    var data = JSON.parse(source.textContent);
+    var ctx = canvas.getContext("2d");
+    var cellWidth = data.width / data.columns;
+    // The page is drawn at a typical width of its viewport band, shrunk to fit the screen.
+    var map = canvas.parentNode;
+    var holder = map.parentNode;
+    var scale = Math.min(1, holder.clientWidth / data.width);
+    map.style.transform = scale < 1 ? "scale(" + scale + ")" : "";
+    holder.style.height = Math.ceil(data.height * scale) + 2 + "px";
+    var framed = canvas.parentNode.className.indexOf("framed") >= 0;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!framed) {  // the outline: the page's width, the grid's rows and their depth in px
+      ctx.fillStyle = css("--card");
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+    }
+    ctx.strokeStyle = css("--line");
+    ctx.lineWidth = 1;
+    for (var c = 0; c <= data.columns; c++) {
+      ctx.beginPath();
+      ctx.moveTo(c * cellWidth + 0.5, 0);
+      ctx.lineTo(c * cellWidth + 0.5, canvas.height);
+      ctx.stroke();
+    }
+    ctx.font = "11px system-ui, sans-serif";
+    for (var y = 0; y <= canvas.height; y += data.row_px) {
+      ctx.beginPath();
+      ctx.moveTo(0, y + 0.5);
+      ctx.lineTo(canvas.width, y + 0.5);
+      ctx.stroke();
+      if (!framed && y % 500 === 0) {
+        ctx.fillStyle = css("--muted");
+        ctx.fillText(y + " px", 4, y + 12);
+      }
+    }
+    if (data.kind === "scroll") {
+      var total = data.cells.length ? data.cells[0].pageviews : 0;
+      data.cells.forEach(function (step) {
+        if (!total || step.depth_pct >= 100) return;
+        var share = step.pageviews / total;
+        var top = (canvas.height * step.depth_pct) / 100;
+        ctx.fillStyle = heat(share, 0.45);
+        ctx.fillRect(0, top, canvas.width, canvas.height / 10);
+        ctx.fillStyle = css("--text");
+        ctx.fillText(Math.round(share * 100) + " % reached " + step.depth_pct + " %", 8, top + 16);
+      });
+      return;
+    }
+    var key = data.kind === "click" ? "clicks" : "ms";
+    var most = 0;
+    data.cells.forEach(function (cell) { most = Math.max(most, cell[key] || 0); });
+    data.cells.forEach(function (cell) {
+      if (!most || cell[key] == null) return;
+      var share = cell[key] / most;
+      ctx.fillStyle = heat(share, 0.25 + 0.5 * share);
+      ctx.fillRect(cell.col * cellWidth, cell.row * data.row_px, cellWidth, data.row_px);
+      if (data.kind === "click") {
+        ctx.fillStyle = css("--text");
+        ctx.fillText(String(cell.clicks), cell.col * cellWidth + 4, cell.row * data.row_px + 14);
+      }
+    });
+  }
+
   // ---- realtime --------------------------------------------------------------------------
   var REFRESH_MS = 15000;
 
@@ -119,13 +194,18 @@
         store(THEME_KEY, next);
         applyTheme(next);
         drawChart();
+        drawHeatmap();
       });
     }
     drawChart();
+    drawHeatmap();
     var resizing = null;
     window.addEventListener("resize", function () {
       clearTimeout(resizing);
-      resizing = setTimeout(drawChart, 150);
+      resizing = setTimeout(function () {
+        drawChart();
+        drawHeatmap();
+      }, 150);
     });
     refreshRealtime();
     // back on the tab: fresh numbers at once rather than at the next tick

@@ -398,3 +398,64 @@ def test_screenshots_light_dark_desktop_and_phone(dash: Dash, browser: Browser) 
             assert errors == []
         finally:
             ctx.close()
+
+
+# ---- behaviour maps and web vitals ----------------------------------------------------------
+
+
+def test_vitals_panel_shows_the_stats_apis_p75(dash: Dash, context: BrowserContext) -> None:
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_in(page, dash, "/dashboard/demo?period=7d")
+    api = dash.api("vitals", period="7d")
+    shown = table_rows(page, "vitals")
+    assert api["total"] is not None
+    rows = [("All pages", api["total"])] + [(r["page"], r) for r in api["results"]]
+    assert list(shown) == [label for label, _ in rows]
+    for label, row in rows:
+        # LCP is the first vital column after page views, shown as seconds or milliseconds
+        lcp = shown[label][1]
+        p75 = row["lcp"]["p75"]
+        assert lcp == (f"{p75 / 1000:.2f} s" if p75 >= 1000 else f"{p75:.0f} ms"), label
+    rated = page.locator("#panel-vitals td.rating").first.get_attribute("class") or ""
+    assert re.search(r"\b(good|needs-improvement|poor)\b", rated)
+    assert errors == []
+
+
+def test_heatmap_view_draws_the_stats_apis_cells(dash: Dash, context: BrowserContext) -> None:
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_in(page, dash, "/dashboard/demo?period=7d")
+    page.click("header.bar >> text=Heatmaps")
+    page.wait_for_url(re.compile(r"/dashboard/demo/heatmap"))
+    top_page = dash.api("breakdown", property="path", period="7d", metrics="pageviews")
+    chosen = top_page["results"][0]["value"]
+    assert page.locator("select[name=page]").input_value() == chosen
+    for kind in ("click", "hover", "scroll"):
+        page.goto(f"{dash.server.url}/dashboard/demo/heatmap?period=7d&width=all&kind={kind}")
+        api = dash.api("heatmap", period="7d", page=chosen, kind=kind, width="all")
+        assert api["results"], kind  # the demo traffic has maps to draw
+        rows = page.locator("#h-cells").locator("xpath=ancestor::section").locator("tbody tr")
+        assert rows.count() == min(len(api["results"]), 11 if kind == "scroll" else 50)
+        # the canvas is painted: some pixel is not the page's background
+        painted = page.evaluate(
+            """() => {
+              const c = document.getElementById('cc-heatmap');
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              const seen = new Set();
+              for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
+              return seen.size;
+            }"""
+        )
+        assert painted > 3, kind
+    page.goto(f"{dash.server.url}/dashboard/demo/heatmap?period=7d&width=all&kind=click")
+    cells = dash.api("heatmap", period="7d", page=chosen, kind="click", width="all")["results"]
+    busiest = max(c["clicks"] for c in cells)
+    section = page.locator("#h-cells").locator("xpath=ancestor::section")
+    assert number(section.locator("tbody tr").first.locator("td").first.inner_text()) == busiest
+    elements = page.locator("#h-elements").locator("xpath=ancestor::section").inner_text()
+    assert "a.partner" in elements
+    assert page.locator("iframe").count() == 0  # the demo site does not allow framing
+    assert errors == []
+    page.goto(f"{dash.server.url}/dashboard/demo/heatmap?period=7d&width=all&kind=hover")
+    page.screenshot(path=str(SHOTS / "heatmap.png"), full_page=True)

@@ -137,6 +137,19 @@ FROM range(0, 101, {SCROLL_STEP}) AS step(depth_pct) CROSS JOIN engagements AS e
 GROUP BY ALL ORDER BY depth_pct"""
 
 
+def click_elements_sql(width: str) -> str:
+    """The elements clicked on one page, by their selector: clicks, rage and dead clicks,
+    distinct visitors; the same parameters as ``heatmap_sql``."""
+    return f"""
+SELECT selector, count(*) AS clicks,
+       count(*) FILTER (WHERE rage) AS rage_clicks,
+       count(*) FILTER (WHERE dead) AS dead_clicks,
+       count(DISTINCT visitor_key) AS visitors
+FROM events
+WHERE {_scope("click")} AND selector IS NOT NULL AND {_width(width)}
+GROUP BY ALL ORDER BY rage_clicks + dead_clicks DESC, clicks DESC, selector LIMIT 50"""
+
+
 def _vital_columns(vital: Vital) -> str:
     measured = f"count({vital.column})"
     share = f"round(100.0 * count(*) FILTER (WHERE {{}}) / nullif({measured}, 0), 1)"
