@@ -69,6 +69,7 @@ bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.compact
 	$(BIN)/python -m benchmarks.loader
 	$(BIN)/python -m benchmarks.accuracy
+	$(BIN)/python -m benchmarks.behaviour
 
 # Debian packages the tests drive; installed only when missing.
 # Debian starts nginx on port 80 when it installs it; the tests start their own, so stop that.

@@ -45,12 +45,15 @@ from pipelines.analysis.metrics import (
     params,
     timeseries_sql,
 )
+from pipelines.analysis.metrics.behaviour import SITE_CLICK_ELEMENTS_SQL, VITALS, vitals_sql
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import SHARED_TABLES
+from pipelines.analysis.stats import withhold_sub_counts
 from pipelines.lake.tables import open_views
 from service.sites import Site
 
 TRAFFIC = ("visitors", "visits")
+VITALS_PAGES = 20
 # The traffic tables, each a query of the metrics layer: a breakdown is (property, label
 # column, metrics in the order rows are ranked, row limit, leave out empty values).
 BREAKDOWNS: dict[str, tuple[str, str, tuple[str, ...], int | None, bool]] = {
@@ -94,6 +97,9 @@ TABLES = (
     "bot_share",
     "goals",
     "funnels",
+    "web_vitals",
+    "vitals_by_page",
+    "click_elements",
 )
 # (kind, table, label column, value column, title): the charts on the HTML page.
 CHARTS = (
@@ -119,11 +125,20 @@ TABLE_NOTES = {
     "goals": "Visitors who completed each goal, completions (events), and the goal's visitors "
     "as a % of all visitors.",
     "funnels": "Visits that reached each step in order within the visit.",
+    "web_vitals": "The 75th percentile of each web vital and the shares Google's thresholds "
+    "rate good, needing improvement and poor, over the page views that measured it.",
+    "vitals_by_page": "The 75th percentile of each vital per page (a vital measured on fewer "
+    "than k page views withheld).",
+    "click_elements": "Clicks per page and element (tags, ids, classes), rage and dead "
+    "clicks first; rage and dead counts from 1 to k - 1 withheld.",
 }
 # Tables in an order of their own (days, bands), not ranked by a count.
-UNRANKED = frozenset({"overview", "daily", "scroll_depth", "goals", "funnels"})
+UNRANKED = frozenset(
+    {"overview", "daily", "scroll_depth", "goals", "funnels", "web_vitals", "click_elements"}
+)
 WITHHELD = "withheld"
-NOT_PARTS = frozenset({"overview", "goals", "funnels"})
+# Rows that add up to nothing published (goals overlap; vitals are not counts of a total).
+NOT_PARTS = frozenset({"overview", "goals", "funnels", "web_vitals"})
 COUNT_COLUMNS = (
     "visitors",
     "visits",
@@ -144,6 +159,12 @@ RATE_OF = {
     "visit_duration": "visits",
     "views_per_visit": "visits",
     "click_to_open": "opens",
+    # web vitals: values worked out from the page views that measured them
+    "p75": "pageviews",
+    "good": "pageviews",
+    "needs_improvement": "pageviews",
+    "poor": "pageviews",
+    **{f"{name}_p75": "pageviews" for name in VITALS},
 }
 
 
@@ -257,6 +278,11 @@ def _traffic_sql(name: str, shared: bool) -> str | None:
 
 
 GOAL_TABLES = ("goals", "funnels")
+BEHAVIOUR_QUERIES = {
+    "web_vitals": vitals_sql(None),
+    "vitals_by_page": vitals_sql("page"),
+    "click_elements": SITE_CLICK_ELEMENTS_SQL,
+}
 
 
 def queries(shared: bool = False, site: Site | None = None) -> dict[str, str]:
@@ -268,8 +294,9 @@ def queries(shared: bool = False, site: Site | None = None) -> dict[str, str]:
     out = {
         name: _traffic_sql(name, shared) or named_sql(name, shared=shared)
         for name in TABLES
-        if name not in GOAL_TABLES
+        if name not in GOAL_TABLES and name not in BEHAVIOUR_QUERIES
     }
+    out |= BEHAVIOUR_QUERIES
     if site is not None and site.goals:
         out["goals"] = goals_sql(site.goals)
         for n, funnel in enumerate(site.funnels):
@@ -299,6 +326,39 @@ def goal_tables(site: Site, raw: dict[str, RawTable]) -> dict[str, RawTable]:
 
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
+
+
+def behaviour_tables(raw: dict[str, RawTable], k: int) -> dict[str, RawTable]:
+    """The behaviour tables from their queries: web vitals as a row per vital, the vitals
+    per page as their 75th percentiles (each withheld below k page views that measured
+    it), rage and dead clicks below k withheld."""
+    (total,) = raw["web_vitals"][1] or [{}]
+    parts = ("p75", "good", "needs_improvement", "poor")
+    vitals = [
+        {"vital": name.upper(), "pageviews": total.get(f"{name}_samples") or 0}
+        | {part: total.get(f"{name}_{part}") for part in parts}
+        for name in VITALS
+    ]
+    pages = [
+        {"page": r["page"], "pageviews": r["pageviews"], "visitors": r["visitors"]}
+        | {
+            f"{name}_p75": r[f"{name}_p75"] if (r[f"{name}_samples"] or 0) >= k else None
+            for name in VITALS
+        }
+        for r in raw["vitals_by_page"][1]
+    ][:VITALS_PAGES]
+    columns, clicks = raw["click_elements"]
+    return {
+        "web_vitals": (["vital", "pageviews", *parts], vitals),
+        "vitals_by_page": (
+            ["page", "pageviews", "visitors", *(f"{n}_p75" for n in VITALS)],
+            pages,
+        ),
+        "click_elements": (
+            [c for c in columns if c != "suppressed"],
+            withhold_sub_counts([dict(r) for r in clicks], k),
+        ),
+    }
 
 
 def report_params(site: Site, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
@@ -351,7 +411,7 @@ def compute(
         raw = duckdb_rows(data_dir, site, date_from, date_to)
     else:
         raise ValueError(f"unknown engine {engine!r}")
-    raw |= goal_tables(site, raw)
+    raw |= goal_tables(site, raw) | behaviour_tables(raw, site.k)
     today = dt.datetime.now(dt.UTC).date()
     tables = []
     for name in TABLES:

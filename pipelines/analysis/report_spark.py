@@ -75,9 +75,12 @@ def spark_rows(
             frame.createOrReplaceTempView(table)
         out: dict[str, RawTable] = {}
         for name, duckdb_sql in queries.items():
-            frame = spark.sql(
-                sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0], args=args
-            )
+            spark_sql = sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
+            # sqlglot writes DuckDB's quantile_cont(column, p) as a percentile_cont(column,
+            # p) that Spark does not take; Spark's percentile(column, p) is the same exact,
+            # interpolated percentile.
+            spark_sql = spark_sql.replace("PERCENTILE_CONT(", "PERCENTILE(")
+            frame = spark.sql(spark_sql, args=args)
             out[name] = (frame.columns, [row.asDict() for row in frame.collect()])
         return out
     finally:

@@ -34,6 +34,7 @@ from pipelines.analysis.metrics import (
     timeseries_sql,
 )
 from pipelines.analysis.metrics.behaviour import (
+    SUB_COUNTS,
     VITALS,
     click_elements_sql,
     heatmap_sql,
@@ -405,7 +406,7 @@ def heatmap(
     depths) at least k visitors saw, and how many were withheld."""
     sql = heatmap_sql(kind, width)
     rows = _run(data_dir, sql, _page_values(query, page, "heatmaps"))
-    return withhold_rows(rows, ["visitors"], query.site.k)
+    return withhold_rows(withhold_sub_counts(rows, query.site.k), ["visitors"], query.site.k)
 
 
 def click_elements(
@@ -414,7 +415,19 @@ def click_elements(
     """The elements clicked on one page (selector; clicks, rage and dead clicks, visitors),
     those fewer than k visitors clicked withheld."""
     rows = _run(data_dir, click_elements_sql(width), _page_values(query, page, "heatmaps"))
-    return withhold_rows(rows, ["visitors"], query.site.k)
+    return withhold_rows(withhold_sub_counts(rows, query.site.k), ["visitors"], query.site.k)
+
+
+def withhold_sub_counts(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """Rage and dead clicks from 1 to k - 1 become null (named in ``suppressed``): a count
+    below k is never published, even within a cell that k visitors saw. None is 0."""
+    for row in rows:
+        hidden = [c for c in SUB_COUNTS if c in row and row[c] is not None and 0 < row[c] < k]
+        for name in hidden:
+            row[name] = None
+        if hidden:
+            row["suppressed"] = hidden
+    return rows
 
 
 def _page_values(query: Query, page: str, what: str) -> dict[str, Any]:

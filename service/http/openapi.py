@@ -548,6 +548,20 @@ DASHBOARD_PATHS = {
             },
         }
     },
+    "/dashboard/{site_id}/heatmap": {
+        "get": _page(
+            "one page's click, hover or scroll map, its cells, clicked elements and vitals",
+            200,
+            302,
+            400,
+            params=[
+                *VIEW,
+                _query("page", {"type": "string"}, about="a path; the most viewed by default"),
+                _query("kind", {"enum": list(KINDS)}),
+                _query("width", {"enum": [*WIDTHS, ALL_WIDTHS]}),
+            ],
+        )
+    },
     "/dashboard/{site_id}/export.zip": {
         "get": {
             **_page("every panel of the view as CSV files in a zip", 302, params=VIEW),

@@ -108,6 +108,7 @@ query_allowlist = ["utm_source", "utm_medium", "utm_campaign"]
 origins = ["{pages.origin}"]
 heatmaps = true
 vitals = true
+heatmap_frame = true
 k = 1
 stats_token = "{MAPS_TOKEN}"
 

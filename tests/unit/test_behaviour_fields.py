@@ -90,7 +90,8 @@ def stored(payload: dict[str, Any], make_ctx: Any, **site: Any) -> dict[str, Any
     result = run_one(ctx, payload)
     if isinstance(result, Dropped):
         return None
-    assert isinstance(result, Event) and result.row is not None
+    assert isinstance(result, Event)
+    assert result.row is not None
     return dict(result.row)
 
 
@@ -107,8 +108,11 @@ def test_a_site_stores_only_what_it_turned_on(
     make_ctx: Any, heatmaps: bool, vitals: bool, kept: set[str]
 ) -> None:
     click = stored(event("click", **CLICK, dead=False), make_ctx, heatmaps=heatmaps, vitals=vitals)
-    engagement = stored(event("engagement", **ENGAGEMENT), make_ctx, heatmaps=heatmaps, vitals=vitals)
-    assert click is not None and engagement is not None
+    engagement = stored(
+        event("engagement", **ENGAGEMENT), make_ctx, heatmaps=heatmaps, vitals=vitals
+    )
+    assert click is not None
+    assert engagement is not None
     for name in ("x", "y", "selector", "rage", "dead"):
         assert (click.get(name) is not None) == (name in kept)
     assert (click.get("vw") is not None) == ("vw" in kept)
@@ -120,7 +124,8 @@ def test_a_site_stores_only_what_it_turned_on(
 def test_stored_values_have_the_columns_types(make_ctx: Any) -> None:
     click = stored(event("click", **CLICK, dead=False), make_ctx, heatmaps=True, vitals=True)
     engagement = stored(event("engagement", **ENGAGEMENT), make_ctx, heatmaps=True, vitals=True)
-    assert click is not None and engagement is not None
+    assert click is not None
+    assert engagement is not None
     assert (click["x"], click["y"], click["vw"], click["rage"], click["dead"]) == (
         539,
         1070,
@@ -128,7 +133,10 @@ def test_stored_values_have_the_columns_types(make_ctx: Any) -> None:
         True,
         False,
     )
-    assert engagement["hover"] == [{"col": 1, "row": 1, "ms": 700}, {"col": 15, "row": 4, "ms": 420}]
+    assert engagement["hover"] == [
+        {"col": 1, "row": 1, "ms": 700},
+        {"col": 15, "row": 4, "ms": 420},
+    ]
     assert (engagement["lcp_ms"], engagement["inp_ms"], engagement["fcp_ms"]) == (1234, 96, 801)
     assert (engagement["ttfb_ms"], engagement["cls"]) == (120, 0.0457)
     assert engagement["vw"] == 390

@@ -21,7 +21,7 @@ PARAMS = {"site": "shop", "date_from": DAY, "date_to": DAY, "page": "/pricing"}
 COLUMNS = (
     "site VARCHAR, date DATE, type VARCHAR, path VARCHAR, device VARCHAR, visitor_key BIGINT, "
     "x SMALLINT, y INTEGER, vw INTEGER, rage BOOLEAN, dead BOOLEAN, depth SMALLINT, "
-    "hover STRUCT(col TINYINT, \"row\" SMALLINT, ms INTEGER)[], lcp_ms INTEGER, inp_ms INTEGER, "
+    'hover STRUCT(col TINYINT, "row" SMALLINT, ms INTEGER)[], lcp_ms INTEGER, inp_ms INTEGER, '
     "cls DOUBLE, fcp_ms INTEGER, ttfb_ms INTEGER"
 )
 
@@ -34,7 +34,7 @@ def lake(events: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
     for e in events:
         row = {"site": "shop", "date": DAY, "path": "/pricing", "device": "desktop", **e}
         con.execute(
-            f"INSERT INTO events VALUES ({', '.join('?' for _ in names)})",
+            f"INSERT INTO events VALUES ({', '.join('?' for _ in names)})",  # noqa: S608
             [row.get(n) for n in names],
         )
     return con
@@ -104,7 +104,10 @@ def test_scroll_map_counts_who_reached_each_tenth() -> None:
             engagement(4, vw=390, depth=100),  # a phone
         ]
     )
-    reached = {r["depth_pct"]: (r["pageviews"], r["visitors"]) for r in rows(con, heatmap_sql("scroll", "desktop"), PARAMS)}
+    reached = {
+        r["depth_pct"]: (r["pageviews"], r["visitors"])
+        for r in rows(con, heatmap_sql("scroll", "desktop"), PARAMS)
+    }
     assert reached == {
         0: (4, 3),
         10: (3, 3),
@@ -140,7 +143,8 @@ def test_vitals_p75_and_ratings() -> None:
     events.append(engagement(99, inp_ms=250))  # no LCP: not an LCP sample
     con = lake(events)
     (total,) = rows(con, vitals_sql(None), PARAMS)
-    assert total["pageviews"] == 9 and total["visitors"] == 9
+    assert total["pageviews"] == 9
+    assert total["visitors"] == 9
     assert total["lcp_samples"] == 8
     assert total["lcp_p75"] == pytest.approx(np.percentile(LCP, 75))
     expected = {
@@ -150,7 +154,8 @@ def test_vitals_p75_and_ratings() -> None:
     }
     for name, count in expected.items():
         assert total[f"lcp_{name}"] == round(100 * count / 8, 1)
-    assert total["inp_p75"] == 250 and total["inp_samples"] == 1
+    assert total["inp_p75"] == 250
+    assert total["inp_samples"] == 1
     assert total["inp_needs_improvement"] == 100.0
     per_page = {r["page"]: r for r in rows(con, vitals_sql("page"), PARAMS)}
     odd = [v for i, v in enumerate(LCP) if i % 2]
@@ -163,7 +168,8 @@ def test_a_vital_measured_on_fewer_than_k_page_views_is_withheld() -> None:
     con = lake([engagement(i, lcp_ms=1000 + i, inp_ms=100 if i < 2 else None) for i in range(6)])
     (total,) = rows(con, vitals_sql(None), PARAMS)
     shaped = _vitals_row(total, k=5)
-    assert shaped["lcp"]["p75"] == 1004 and shaped["lcp"]["samples"] == 6
+    assert shaped["lcp"]["p75"] == 1004
+    assert shaped["lcp"]["samples"] == 6
     assert shaped["inp"] == {
         "p75": None,
         "samples": None,

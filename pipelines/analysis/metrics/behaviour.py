@@ -150,6 +150,20 @@ WHERE {_scope("click")} AND selector IS NOT NULL AND {_width(width)}
 GROUP BY ALL ORDER BY rage_clicks + dead_clicks DESC, clicks DESC, selector LIMIT 50"""
 
 
+# The site's most clicked elements over every page, rage and dead clicks first: the report's.
+SITE_CLICK_ELEMENTS_SQL: Final = """
+SELECT path, selector, count(*) AS clicks,
+       count(*) FILTER (WHERE rage) AS rage_clicks,
+       count(*) FILTER (WHERE dead) AS dead_clicks,
+       count(DISTINCT visitor_key) AS visitors
+FROM events
+WHERE site = $site AND date BETWEEN $date_from AND $date_to AND type = 'click'
+  AND selector IS NOT NULL
+GROUP BY ALL ORDER BY rage_clicks + dead_clicks DESC, clicks DESC, path, selector LIMIT 50"""
+# Counts of events within a row that k visitors saw: shown from k, and as 0, else withheld.
+SUB_COUNTS: Final = ("rage_clicks", "dead_clicks")
+
+
 def _vital_columns(vital: Vital) -> str:
     measured = f"count({vital.column})"
     share = f"round(100.0 * count(*) FILTER (WHERE {{}}) / nullif({measured}, 0), 1)"
