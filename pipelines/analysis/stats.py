@@ -458,7 +458,5 @@ def _vitals_row(row: dict[str, Any], k: int) -> dict[str, Any]:
         parts = {part: row[f"{name}_{part}"] for part in VITAL_PARTS}
         if parts["samples"] < k:
             parts = {part: None for part in VITAL_PARTS} | {"withheld": True}
-        elif parts["p75"] is not None:
-            parts["p75"] = round(parts["p75"], 4 if name == "cls" else 0)
         out[name] = parts
     return out

@@ -29,6 +29,8 @@ redirect_hosts = ["shop.example"]
 default_consent = "implied"
 query_allowlist = ["utm_source", "utm_medium", "utm_campaign", "ref", "q"]
 spam_referrers = ["spam.example"]
+heatmaps = true
+vitals = true
 
 [sites.optin]
 origins = ["https://optin.example"]

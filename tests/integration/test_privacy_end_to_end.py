@@ -74,6 +74,12 @@ TRAFFIC: list[tuple[dict[str, str], Any]] = [
                     "text": f"Mail {EMAIL} or call {PHONE}",
                     "href": f"https://partner.example/x?email={EMAIL}",
                 },
+                # behaviour fields: an id that is a phone number is scrubbed from the selector
+                "x": 412,
+                "y": 1830,
+                "vw": 390,
+                "selector": f"li#tel-{PHONE_DIGITS} > a.call",
+                "rage": False,
             },
         ],
     ),
@@ -236,6 +242,8 @@ def test_granted_rows_share_a_stable_key_and_keep_prefixes(loaded: Server) -> No
     click = granted[1]
     assert click["target"]["text"] == "Mail [redacted] or call [redacted]"
     assert click["target"]["href"] == "https://partner.example/x"
+    assert click["selector"] == "li#tel-[redacted] > a.call"
+    assert (click["x"], click["y"], click["vw"], click["rage"]) == (412, 1830, 390, False)
     # The same visitor_id on another site is another pseudonym.
     (optin,) = rows(loaded, "SELECT visitor_key FROM events WHERE site = 'optin'")
     assert optin["visitor_key"] != granted[0]["visitor_key"]

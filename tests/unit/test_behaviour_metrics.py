@@ -146,7 +146,7 @@ def test_vitals_p75_and_ratings() -> None:
     assert total["pageviews"] == 9
     assert total["visitors"] == 9
     assert total["lcp_samples"] == 8
-    assert total["lcp_p75"] == pytest.approx(np.percentile(LCP, 75))
+    assert total["lcp_p75"] == pytest.approx(np.percentile(LCP, 75), abs=0.5)
     expected = {
         "good": sum(v <= 2500 for v in LCP),
         "needs_improvement": sum(2500 < v <= 4000 for v in LCP),
@@ -159,7 +159,7 @@ def test_vitals_p75_and_ratings() -> None:
     assert total["inp_needs_improvement"] == 100.0
     per_page = {r["page"]: r for r in rows(con, vitals_sql("page"), PARAMS)}
     odd = [v for i, v in enumerate(LCP) if i % 2]
-    assert per_page["/pricing"]["lcp_p75"] == pytest.approx(np.percentile(odd, 75))
+    assert per_page["/pricing"]["lcp_p75"] == pytest.approx(np.percentile(odd, 75), abs=0.5)
     (mobile, desktop) = rows(con, vitals_sql("device"), PARAMS)
     assert (mobile["device"], mobile["pageviews"], desktop["device"]) == ("mobile", 8, "desktop")
 

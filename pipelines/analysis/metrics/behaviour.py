@@ -17,7 +17,8 @@ behaviour script measures them.
 
 Vitals are the engagement events' values (``lcp_ms``, ``inp_ms``, ``cls``,
 ``fcp_ms``, ``ttfb_ms``): per page or device, the 75th percentile
-(``quantile_cont``: interpolated, as numpy's default) and the share of the
+(``quantile_cont``: interpolated, as numpy's default; to the ms, CLS to 4
+decimals, as they are stored) and the share of the
 measured page views Google's thresholds rate good, needing improvement, or
 poor (a value above the first threshold needs improvement, above the second
 is poor, as the ``web-vitals`` library rates them).
@@ -170,7 +171,7 @@ def _vital_columns(vital: Vital) -> str:
     name, column = vital.name, vital.column
     middle = f"{column} > {vital.good} AND {column} <= {vital.poor}"
     return f""",
-       quantile_cont({column}, 0.75) AS {name}_p75,
+       round(quantile_cont({column}, 0.75), {4 if vital.unit == "unitless" else 0}) AS {name}_p75,
        {measured} AS {name}_samples,
        {share.format(f"{column} <= {vital.good}")} AS {name}_good,
        {share.format(middle)} AS {name}_needs_improvement,
