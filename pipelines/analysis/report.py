@@ -133,9 +133,7 @@ TABLE_NOTES = {
     "clicks first; rage and dead counts from 1 to k - 1 withheld.",
 }
 # Tables in an order of their own (days, bands), not ranked by a count.
-UNRANKED = frozenset(
-    {"overview", "daily", "scroll_depth", "goals", "funnels", "web_vitals", "click_elements"}
-)
+UNRANKED = frozenset({"overview", "daily", "scroll_depth", "goals", "funnels", "web_vitals"})
 WITHHELD = "withheld"
 # Rows that add up to nothing published (goals overlap; vitals are not counts of a total).
 NOT_PARTS = frozenset({"overview", "goals", "funnels", "web_vitals"})

@@ -179,7 +179,10 @@ def test_granted_consent_gives_one_stable_key_and_withdrawal_forgets_it(
     # They travel in separate requests, so separate segments: wait for each.
     for path in ("/consent/one", "/consent/two", "/consent/three"):
         rows(stack, "SELECT 1 FROM events WHERE path = ? AND consent = 'granted'", [path], 1)
-    rows(stack, "SELECT 1 FROM events WHERE name = 'after-grant'", [], 1)
+    # the public API's third argument, the custom event's props, arrives
+    assert rows(stack, "SELECT props FROM events WHERE name = 'after-grant'", [], 1) == [
+        ('{"n":1}',)
+    ]
     granted = stack.collector.query(
         "SELECT path, consent, visitor_key FROM events WHERE path LIKE '/consent/%' AND consent = 'granted'"
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from service.app import create_app
 from service.demo_sites import demo_sites_toml
 from service.http.beacon import SOURCE, beacon_asset
+from service.http.behaviour import SOURCE as BEHAVIOUR_SOURCE
 from service.settings import Settings
 from service.sites import parse_sites
 
@@ -20,10 +23,52 @@ def test_served_beacon_fits_the_size_budget() -> None:
     assert gzip.decompress(asset.gzipped) == asset.body
 
 
-def test_beacon_source_needs_no_eval_and_sets_no_cookie() -> None:
-    source = SOURCE.read_text()
+@pytest.mark.parametrize("script", [SOURCE, BEHAVIOUR_SOURCE], ids=["beacon", "behaviour"])
+def test_scripts_need_no_eval_and_set_no_cookie(script: Path) -> None:
+    source = script.read_text()
     for forbidden in ("eval(", "new Function", "document.cookie", "innerHTML", "document.write"):
         assert forbidden not in source
+
+
+def test_the_second_script_reads_no_text_or_attribute_value_of_the_page() -> None:
+    """Only tags, ids and classes make a selector; the page's text, form values and links
+    are never read (web-vitals' own ``metric.value`` aside)."""
+    source = BEHAVIOUR_SOURCE.read_text().replace("metric.value", "")
+    for forbidden in ("innerText", "textContent", "innerHTML", ".value", ".href", ".src"):
+        assert forbidden not in source
+
+
+def test_the_second_script_follows_the_sites_switches(tmp_path: Path) -> None:
+    sites = parse_sites(
+        """[sites.maps]
+heatmaps = true
+vitals = true
+[sites.clicks]
+heatmaps = true
+[sites.plain]
+"""
+    )
+    client = create_app(Settings(data_dir=tmp_path), sites=sites, housekeeping=False).test_client()
+    both = client.get("/api/behaviour.js?site=maps")
+    assert both.status_code == 200
+    assert both.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert "max-age=300" in both.headers["Cache-Control"]
+    assert b"webVitals" in both.data
+    assert b'"heatmaps":true' in both.data
+    assert b"sourceMappingURL" not in both.data
+    clicks = client.get("/api/behaviour.js?site=clicks")
+    assert b"webVitals" not in clicks.data
+    assert b'"heatmaps":true' in clicks.data
+    plain = client.get("/api/behaviour.js?site=plain")
+    assert plain.status_code == 200
+    assert plain.data.startswith(b"/*")
+    assert b"SETTINGS" not in plain.data
+    assert client.get("/api/behaviour.js?site=nowhere").status_code == 404
+    assert client.get("/api/behaviour.js").status_code == 404
+    again = client.get(
+        "/api/behaviour.js?site=maps", headers={"If-None-Match": both.headers["ETag"]}
+    )
+    assert again.status_code == 304
 
 
 def test_beacon_route_caches_by_content_hash(tmp_path: Path) -> None:
