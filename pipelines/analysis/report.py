@@ -45,10 +45,15 @@ from pipelines.analysis.metrics import (
     params,
     timeseries_sql,
 )
-from pipelines.analysis.metrics.behaviour import SITE_CLICK_ELEMENTS_SQL, VITALS, vitals_sql
+from pipelines.analysis.metrics.behaviour import (
+    SITE_CLICK_ELEMENTS_SQL,
+    SUB_COUNTS,
+    VITALS,
+    vitals_sql,
+)
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import SHARED_TABLES
-from pipelines.analysis.stats import withhold_sub_counts
+from pipelines.analysis.stats import vitals_row, withhold_sub_counts
 from pipelines.lake.tables import open_views
 from service.sites import Site
 
@@ -246,7 +251,7 @@ def add_noise(
     for row in raw:
         row = dict(row)
         for c in columns:
-            if c in COUNT_COLUMNS and row[c] is not None:
+            if (c in COUNT_COLUMNS or c in SUB_COUNTS) and row[c] is not None:
                 row[c] = max(0, int(laplace(int(row[c]))))
             elif c in RATE_OF:
                 row[c] = None
@@ -331,29 +336,34 @@ def behaviour_tables(raw: dict[str, RawTable], k: int) -> dict[str, RawTable]:
     per page as their 75th percentiles (each withheld below k page views that measured
     it), rage and dead clicks below k withheld."""
     (total,) = raw["web_vitals"][1] or [{}]
+    shaped = vitals_row(total, k) if total else {}
     parts = ("p75", "good", "needs_improvement", "poor")
     vitals = [
-        {"vital": name.upper(), "pageviews": total.get(f"{name}_samples") or 0}
-        | {part: total.get(f"{name}_{part}") for part in parts}
+        {
+            "vital": name.upper(),
+            "pageviews": total.get(f"{name}_samples") or 0,
+            "visitors": total.get(f"{name}_visitors") or 0,
+        }
+        | {part: shaped.get(name, {}).get(part) for part in parts}
         for name in VITALS
     ]
     pages = [
         {"page": r["page"], "pageviews": r["pageviews"], "visitors": r["visitors"]}
         | {
-            f"{name}_p75": r[f"{name}_p75"] if (r[f"{name}_samples"] or 0) >= k else None
+            f"{name}_p75": r[f"{name}_p75"] if (r[f"{name}_visitors"] or 0) >= k else None
             for name in VITALS
         }
         for r in raw["vitals_by_page"][1]
     ][:VITALS_PAGES]
     columns, clicks = raw["click_elements"]
     return {
-        "web_vitals": (["vital", "pageviews", *parts], vitals),
+        "web_vitals": (["vital", "pageviews", "visitors", *parts], vitals),
         "vitals_by_page": (
             ["page", "pageviews", "visitors", *(f"{n}_p75" for n in VITALS)],
             pages,
         ),
         "click_elements": (
-            [c for c in columns if c != "suppressed"],
+            [c for c in columns if c not in ("suppressed", *(f"{n}_visitors" for n in SUB_COUNTS))],
             withhold_sub_counts([dict(r) for r in clicks], k),
         ),
     }

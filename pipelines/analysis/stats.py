@@ -63,7 +63,8 @@ MAX_HOURLY_DAYS = 7
 EARLIEST, LATEST = dt.date(1970, 1, 2), dt.date(9998, 12, 30)
 MAX_FILTERS = 10
 MAX_PAGE = 2048
-VITAL_PARTS = ("p75", "samples", "good", "needs_improvement", "poor")
+RATINGS = ("good", "needs_improvement", "poor")
+VITAL_PARTS = ("p75", "samples", *RATINGS)
 
 
 class StatsError(MetricsError):
@@ -419,10 +420,12 @@ def click_elements(
 
 
 def withhold_sub_counts(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """Rage and dead clicks from 1 to k - 1 become null (named in ``suppressed``): a count
-    below k is never published, even within a cell that k visitors saw. None is 0."""
+    """Rage and dead clicks made by 1 to k - 1 visitors become null (named in
+    ``suppressed``), even within a cell that k visitors saw; the visitors behind them
+    (``<count>_visitors``) are left out of every row."""
     for row in rows:
-        hidden = [c for c in SUB_COUNTS if c in row and row[c] is not None and 0 < row[c] < k]
+        behind = {c: row.pop(f"{c}_visitors", None) for c in SUB_COUNTS}
+        hidden = [c for c, n in behind.items() if n is not None and 0 < n < k]
         for name in hidden:
             row[name] = None
         if hidden:
@@ -447,16 +450,24 @@ def vitals(
     k = query.site.k
     (total,) = _run(data_dir, vitals_sql(None), _values(query))
     rows, withheld = withhold_rows(_run(data_dir, vitals_sql(by), _values(query)), ["visitors"], k)
-    shaped = [_vitals_row(row, k) for row in rows]
-    return (_vitals_row(total, k) if total["visitors"] >= k else None), shaped, withheld
+    shaped = [vitals_row(row, k) for row in rows]
+    return (vitals_row(total, k) if total["visitors"] >= k else None), shaped, withheld
 
 
-def _vitals_row(row: dict[str, Any], k: int) -> dict[str, Any]:
-    """A flat SQL row as ``{..., "lcp": {"p75", "samples", "good", ...}}``."""
+def vitals_row(row: dict[str, Any], k: int) -> dict[str, Any]:
+    """A flat SQL row as ``{..., "lcp": {"p75", "samples", "good", ...}}``. A vital fewer
+    than k visitors measured is withheld whole; a rating share that 1 to k - 1 page views
+    make up is null (the share times the samples would tell the count)."""
     out = {name: value for name, value in row.items() if name.split("_")[0] not in VITALS}
     for name in VITALS:
         parts = {part: row[f"{name}_{part}"] for part in VITAL_PARTS}
-        if parts["samples"] < k:
+        if (row[f"{name}_visitors"] or 0) < k:
             parts = {part: None for part in VITAL_PARTS} | {"withheld": True}
+        else:
+            small = [r for r in RATINGS if 0 < row[f"{name}_{r}_n"] < k]
+            for rated in small:
+                parts[rated] = None
+            if small:
+                parts["suppressed"] = small
         out[name] = parts
     return out

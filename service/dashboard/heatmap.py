@@ -222,19 +222,19 @@ def _number(value: Any) -> str:
 
 def _cells_table(view: HeatmapView) -> str:
     if view.kind == "scroll":
-        total = max((c["pageviews"] for c in view.cells), default=0)
+        total = max((c["engagements"] for c in view.cells), default=0)
         rows = [
             {
                 "depth": f"{c['depth_pct']} %",
-                "pageviews": c["pageviews"],
-                "share": f"{100 * c['pageviews'] / total:.0f} %" if total else "",
+                "engagements": c["engagements"],
+                "share": f"{100 * c['engagements'] / total:.0f} %" if total else "",
                 "visitors": c["visitors"],
             }
             for c in view.cells
         ]
         columns = [
             ("depth", "Reached"),
-            ("pageviews", "Page views"),
+            ("engagements", "Engagements"),
             ("share", "Share"),
             ("visitors", "Visitors"),
         ]
@@ -260,7 +260,7 @@ def _cells_table(view: HeatmapView) -> str:
         columns = [
             ("where", "Cell"),
             ("ms", "Dwell (ms)"),
-            ("pageviews", "Page views"),
+            ("engagements", "Engagements"),
             ("visitors", "Visitors"),
         ]
     return _table(columns, place, "where")

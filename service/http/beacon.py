@@ -63,11 +63,13 @@ def beacon_asset() -> Asset:
     )
 
 
-def serve(asset: Asset, max_age_s: int, status: int = 200) -> Response:
-    """A public script with its ETag (304 when unchanged), gzipped when the client takes it."""
+def serve(asset: Asset, max_age_s: int, status: int = 200, stale_s: int = 604_800) -> Response:
+    """A public script with its ETag (304 when unchanged), gzipped when the client takes it;
+    a cache may serve it ``stale_s`` past its age while it revalidates."""
+    stale = f", stale-while-revalidate={stale_s}" if stale_s else ""
     headers = {
         "ETag": asset.etag,
-        "Cache-Control": f"public, max-age={max_age_s}, stale-while-revalidate=604800",
+        "Cache-Control": f"public, max-age={max_age_s}{stale}",
         "Vary": "Accept-Encoding",
         "Access-Control-Allow-Origin": "*",  # a public script; no credentials involved
         "X-Content-Type-Options": "nosniff",

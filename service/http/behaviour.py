@@ -53,8 +53,9 @@ def behaviour_asset(heatmaps: bool, vitals: bool, consent: str, opt_in: bool) ->
 def behaviour() -> Response:
     site = state().ctx.sites.get(request.args.get("site", ""))
     if site is None:
-        return serve(Asset.of(OFF, gzip9), MAX_AGE_S, status=404)
+        return serve(Asset.of(OFF, gzip9), MAX_AGE_S, status=404, stale_s=0)
     return serve(
         behaviour_asset(site.heatmaps, site.vitals, site.default_consent, site.require_opt_in),
         MAX_AGE_S,
+        stale_s=0,  # a site's switch reaches its visitors within MAX_AGE_S
     )

@@ -13,6 +13,7 @@ What each consent state keeps (DESIGN §4):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,9 +95,15 @@ def scrub_target(target: Target | None, allowlist: tuple[str, ...]) -> dict[str,
     }
 
 
+DIGIT_RUN = re.compile(r"\d{5,}")
+
+
 def scrub_selector(selector: str | None) -> str | None:
-    """The clicked element's CSS path, its ids and classes redacted like a click's."""
-    return _clip(selector, MAX_SELECTOR)
+    """The clicked element's CSS path, its ids and classes redacted like a click's, and
+    any run of five digits or more too: ids that number a record (``order-12345678``) may
+    number a person, and a selector comes with every click."""
+    clipped = _clip(selector, MAX_SELECTOR)
+    return DIGIT_RUN.sub(REDACTED, clipped) if clipped else None
 
 
 def behaviour(f: Fields, heatmaps: bool, vitals: bool) -> dict[str, Any]:

@@ -34,7 +34,7 @@
 
   w.clearcount = safe;
   if (!site || (/^(localhost|127\.|\[::1\]|$)/.test(loc.hostname) && data.allowLocal == null)) return;
-  var api = new URL("/api/", script.src),
+  var api = new URL("api/", script.src),
     optOut = nav.doNotTrack == 1 || nav.globalPrivacyControl;
   try {
     store = localStorage;
@@ -88,16 +88,19 @@
     if (sent != (sent = depth + "," + engaged)) track("engagement", { url: page, depth: depth, engaged_ms: engaged }); // the page measured
     flush(1);
   }
-  function pageview(referrer) {
+  // load: the first page view, when the visitor has not opted out
+  function pageview(referrer, load) {
     if (href() != page) {
       if (page) report();
       page = href();
       depth = engaged = since = 0;
       scrolled();
       engage();
-      sent = depth + ",0";
+      sent = depth + "," + engaged;
       track("pageview", { referrer: referrer, sw: screen.width, sh: screen.height });
     }
+    // Behaviour maps and web vitals, when the site has them on, come in a second script.
+    if (load) d.head.appendChild(d.createElement("script")).src = api + "behaviour.js?site=" + site;
   }
 
   function clicked(e) {
@@ -135,8 +138,8 @@
     var old = vid;
     if (cmd == "event") return track("custom", { name: "" + a, props: b });
     // behaviour.js wraps track, told the consent state so far and the page URL: it sees each
-    // event and may hold one back. Then, as an unknown command would, it changes nothing else.
-    if (cmd == "hook") track = a(track, consent, href);
+    // event and may hold one back.
+    if (cmd == "hook") return track = a(track, consent, href);
     // forget and any state but granted drop the id; GPC and DNT make every state denied.
     // An unknown command resolves to the current state, and so changes nothing.
     a = cmd == "consent" ? optOut ? "denied" : a : cmd == "forget" ? 0 : consent;
@@ -168,10 +171,10 @@
   });
   on(w, "pagehide", report);
 
-  safe(pageview)(d.referrer);
-  // Behaviour maps and web vitals, when the site has them on, come in a second script.
-  if (!optOut) d.head.appendChild(d.createElement("script")).src = api + "behaviour.js?site=" + site;
+  // Calls queued before the beacon loaded (a consent manager's choice) apply from the first
+  // page view on.
   queued && queued.map(function (c) {
     w.clearcount.apply(w, c);
   });
+  safe(pageview)(d.referrer, !optOut);
 })(window, document, history, "cc_vid");

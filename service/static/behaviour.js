@@ -26,6 +26,9 @@
     MAX_CELLS = 100,
     MAX_SELECTOR = 256,
     NAME = /^-?[A-Za-z_][\w-]*$/, // ids and classes kept in a selector; others are left out
+    DIGITS = /\d{5}/, // and so are generated ones (and any that may number a person)
+    MAX_Y = 999999,
+    MAX_ROW = 9999,
     // Clicks here change nothing visible by design (typing, choosing, playing): never dead.
     QUIET = "a[href],input,select,textarea,label,option,button[type=submit],video,audio,[contenteditable]",
     send, // the beacon's own track(type, extra)
@@ -40,6 +43,7 @@
     cell,
     since,
     pointer,
+    docWidth = 0,
     measured = {},
     reported = {};
 
@@ -60,8 +64,12 @@
     return consent == "granted" || (consent == "implied" && !settings.optIn);
   }
 
-  function width() {
-    return Math.max(d.documentElement.scrollWidth, 1);
+  // Read again after a resize and at each click; not on every move (it may cost a layout).
+  function width(fresh) {
+    return (docWidth = (!fresh && docWidth) || Math.max(d.documentElement.scrollWidth, 1));
+  }
+  function kept(name) {
+    return NAME.test(name) && !DIGITS.test(name);
   }
 
   // tag#id.class.class, from the element up to the nearest ancestor with an id (4 at most).
@@ -76,10 +84,8 @@
     for (; el && el.tagName && el != d.body && el != d.documentElement && parts.length < 4; el = el.parentElement) {
       tag = el.tagName.toLowerCase();
       if (!NAME.test(tag)) return;
-      id = NAME.test(el.id) ? "#" + el.id : "";
-      classes = (el.getAttribute("class") || "").split(/\s+/).filter(function (c) {
-        return NAME.test(c);
-      });
+      id = kept(el.id) ? "#" + el.id : "";
+      classes = (el.getAttribute("class") || "").split(/\s+/).filter(kept);
       parts.unshift(tag + id + (classes.length ? "." + classes.slice(0, 3).join(".") : ""));
       if (id) break;
     }
@@ -105,9 +111,9 @@
         url: href(),
         quiet: !!e.target.closest(QUIET),
         fields: {
-          x: Math.min(1000, Math.max(0, Math.round((e.pageX * 1000) / width()))),
-          y: Math.max(0, Math.round(e.pageY)),
-          vw: innerWidth,
+          x: Math.min(1000, Math.max(0, Math.round((e.pageX * 1000) / width(1)))),
+          y: Math.min(MAX_Y, Math.max(0, Math.round(e.pageY))),
+          vw: innerWidth || undefined, // 0 in a hidden frame: left out
           selector: selector(e.target),
           rage: isRage(t, e.pageX, e.pageY),
         },
@@ -159,14 +165,22 @@
     if (cell && since) grid[cell] = (grid[cell] || 0) + Math.min(now - since, IDLE_MS);
     since = now;
   }
+  // The cursor's cell; nothing is counted while consent does not allow it, or outside the
+  // document (a drag past the window's edge).
   function moved(e) {
+    var x, y;
     if (e) pointer = [e.clientX, e.clientY];
-    if (!pointer || d.hidden) return;
     dwell(Date.now());
-    cell =
-      Math.min(COLS - 1, Math.floor(((pointer[0] + scrollX) * COLS) / width())) +
-      "," +
-      Math.floor((pointer[1] + scrollY) / ROW_PX);
+    cell = 0;
+    if (!pointer || d.hidden || !allowed()) return;
+    x = pointer[0] + scrollX;
+    y = pointer[1] + scrollY;
+    if (x >= 0 && y >= 0 && y < (MAX_ROW + 1) * ROW_PX)
+      cell = Math.min(COLS - 1, Math.floor((x * COLS) / width())) + "," + Math.floor(y / ROW_PX);
+  }
+  function forgetGrid() {
+    grid = {};
+    cell = since = 0;
   }
   function paused() {
     dwell(Date.now());
@@ -190,7 +204,7 @@
       name,
       any;
     for (name in measured)
-      if (!reported[name]) {
+      if (!(name in reported)) {
         out[name] = reported[name] = measured[name];
         any = 1;
       }
@@ -199,6 +213,7 @@
 
   // Sees each of the beacon's events before it is queued, and adds what this page may send.
   function decorate(type, extra) {
+    if (type == "pageview") forgetGrid(); // a new page: what was not sent belonged to the last
     if (type == "click" && clicking) {
       Object.assign(extra, clicking.fields);
       clicking.sent = 1;
@@ -206,7 +221,7 @@
     if (type == "engagement") {
       releaseAll(); // a navigation within the page: the held clicks belong to the page left
       if (settings.heatmaps) {
-        extra.vw = innerWidth;
+        extra.vw = innerWidth || undefined;
         var cells = hoverCells();
         if (cells.length) extra.hover = cells;
       }
@@ -229,8 +244,9 @@
   if (!send) return; // a beacon that takes no hook: nothing to add to
   // Consent changes go through the public API; the beacon applies them as before.
   var api = w.clearcount;
+  // A change of consent starts the grid afresh: nothing from before it is sent after it.
   w.clearcount = function (cmd, value) {
-    if (cmd == "consent") state = value;
+    if (cmd == "consent") (state = value), forgetGrid();
     return api.apply(this, arguments);
   };
 
@@ -244,6 +260,9 @@
       if (!e.relatedTarget) (pointer = 0), paused(); // the cursor left the window
     });
     on(w, "blur", paused);
+    on(w, "resize", function () {
+      width(1);
+    });
     // Before the beacon's own handler reports the page: the held clicks go with it.
     on(
       w,

@@ -141,10 +141,10 @@
       }
     }
     if (data.kind === "scroll") {
-      var total = data.cells.length ? data.cells[0].pageviews : 0;
+      var total = data.cells.length ? data.cells[0].engagements : 0;
       data.cells.forEach(function (step) {
         if (!total || step.depth_pct >= 100) return;
-        var share = step.pageviews / total;
+        var share = step.engagements / total;
         var top = (canvas.height * step.depth_pct) / 100;
         ctx.fillStyle = heat(share, 0.45);
         ctx.fillRect(0, top, canvas.width, canvas.height / 10);

@@ -149,6 +149,8 @@ def test_stored_values_have_the_columns_types(make_ctx: Any) -> None:
         ("li#order-1234567890 > a", f"li#order-{REDACTED} > a"),
         ("div.user-jane_doe-example > a", "div.user-jane_doe-example > a"),
         ("span#tel-02079460958", f"span#tel-{REDACTED}"),
+        ("tr#user-12345678 > td", f"tr#user-{REDACTED} > td"),  # a record's number
+        ("div#step-2024 > a.page-3", "div#step-2024 > a.page-3"),
     ],
 )
 def test_selectors_are_scrubbed_like_click_ids_and_classes(

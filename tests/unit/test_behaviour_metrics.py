@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.analysis.metrics.behaviour import VITALS, heatmap_sql, rating, vitals_sql
 from pipelines.analysis.metrics.query import MetricsError, rows
-from pipelines.analysis.stats import _vitals_row
+from pipelines.analysis.stats import vitals_row, withhold_sub_counts
 from service.http.behaviour import WEB_VITALS
 
 DAY = dt.date(2026, 11, 24)
@@ -62,13 +62,13 @@ def test_click_map_cells() -> None:
             {"type": "click", "visitor_key": 7, "name": "outbound"},  # no position
         ]
     )
-    cells = rows(con, heatmap_sql("click", "desktop"), PARAMS)
+    cells = withhold_sub_counts(rows(con, heatmap_sql("click", "desktop"), PARAMS), k=1)
     assert cells == [
         {"col": 0, "row": 0, "clicks": 2, "rage_clicks": 0, "dead_clicks": 0, "visitors": 2},
         {"col": 1, "row": 1, "clicks": 1, "rage_clicks": 1, "dead_clicks": 0, "visitors": 1},
         {"col": 19, "row": 25, "clicks": 2, "rage_clicks": 1, "dead_clicks": 2, "visitors": 1},
     ]
-    phone = rows(con, heatmap_sql("click", "mobile"), PARAMS)
+    phone = withhold_sub_counts(rows(con, heatmap_sql("click", "mobile"), PARAMS), k=1)
     assert phone == [
         {"col": 10, "row": 5, "clicks": 1, "rage_clicks": 0, "dead_clicks": 0, "visitors": 1}
     ]
@@ -89,8 +89,8 @@ def test_hover_map_sums_dwell_per_cell() -> None:
         ]
     )
     assert rows(con, heatmap_sql("hover", "desktop"), PARAMS) == [
-        {"col": 1, "row": 1, "ms": 1100, "pageviews": 3, "visitors": 2},
-        {"col": 15, "row": 4, "ms": 420, "pageviews": 1, "visitors": 1},
+        {"col": 1, "row": 1, "ms": 1100, "engagements": 3, "visitors": 2},
+        {"col": 15, "row": 4, "ms": 420, "engagements": 1, "visitors": 1},
     ]
 
 
@@ -105,7 +105,7 @@ def test_scroll_map_counts_who_reached_each_tenth() -> None:
         ]
     )
     reached = {
-        r["depth_pct"]: (r["pageviews"], r["visitors"])
+        r["depth_pct"]: (r["engagements"], r["visitors"])
         for r in rows(con, heatmap_sql("scroll", "desktop"), PARAMS)
     }
     assert reached == {
@@ -164,10 +164,10 @@ def test_vitals_p75_and_ratings() -> None:
     assert (mobile["device"], mobile["pageviews"], desktop["device"]) == ("mobile", 8, "desktop")
 
 
-def test_a_vital_measured_on_fewer_than_k_page_views_is_withheld() -> None:
+def test_a_vital_fewer_than_k_visitors_measured_is_withheld() -> None:
     con = lake([engagement(i, lcp_ms=1000 + i, inp_ms=100 if i < 2 else None) for i in range(6)])
     (total,) = rows(con, vitals_sql(None), PARAMS)
-    shaped = _vitals_row(total, k=5)
+    shaped = vitals_row(total, k=5)
     assert shaped["lcp"]["p75"] == 1004
     assert shaped["lcp"]["samples"] == 6
     assert shaped["inp"] == {
@@ -178,6 +178,36 @@ def test_a_vital_measured_on_fewer_than_k_page_views_is_withheld() -> None:
         "poor": None,
         "withheld": True,
     }
+    # one visitor's five page views are not five visitors
+    con = lake([engagement(1, lcp_ms=1000 + i) for i in range(5)])
+    (total,) = rows(con, vitals_sql(None), PARAMS)
+    assert vitals_row(total, k=5)["lcp"]["withheld"] is True
+
+
+def test_a_rating_share_of_fewer_than_k_page_views_is_withheld() -> None:
+    """Two poor page views among ten: 20 % of 10 samples would tell the two."""
+    values = [1000] * 8 + [5000, 6000]
+    con = lake([engagement(i, lcp_ms=v) for i, v in enumerate(values)])
+    (total,) = rows(con, vitals_sql(None), PARAMS)
+    lcp = vitals_row(total, k=5)["lcp"]
+    assert lcp["good"] == 80.0
+    assert lcp["needs_improvement"] == 0.0
+    assert lcp["poor"] is None
+    assert lcp["suppressed"] == ["poor"]
+
+
+def test_rage_and_dead_clicks_of_fewer_than_k_visitors_are_withheld() -> None:
+    # six visitors click one cell; one of them rages (three clicks), five find it dead
+    events = [click(v, 500, 500, dead=v < 5) for v in range(6)]
+    events += [click(9, 500, 500, rage=True) for _ in range(3)]
+    con = lake(events)
+    (cell,) = withhold_sub_counts(rows(con, heatmap_sql("click", "desktop"), PARAMS), k=5)
+    assert cell["clicks"] == 9
+    assert cell["visitors"] == 7
+    assert cell["rage_clicks"] is None  # three clicks, one visitor
+    assert cell["dead_clicks"] == 5
+    assert cell["suppressed"] == ["rage_clicks"]
+    assert not [name for name in cell if name.endswith("_visitors")]
 
 
 def test_thresholds_are_the_vendored_librarys() -> None:

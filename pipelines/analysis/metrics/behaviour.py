@@ -36,6 +36,14 @@ from typing import Final
 from pipelines.analysis.metrics.query import MetricsError
 
 KINDS: Final = ("click", "hover", "scroll")
+# Counts of events within a row that k visitors saw, each shown only when k visitors (or
+# none) make it up: a single visitor's three rage clicks are theirs alone. The visitors
+# behind each are queried beside it (``<count>_visitors``) and never published.
+SUB_COUNTS: Final = ("rage_clicks", "dead_clicks")
+SUB_COUNT_VISITORS: Final = (
+    "count(DISTINCT visitor_key) FILTER (WHERE rage) AS rage_clicks_visitors,\n"
+    "       count(DISTINCT visitor_key) FILTER (WHERE dead) AS dead_clicks_visitors"
+)
 # Viewport widths, in CSS px, as a site's layouts usually break: phones, tablets, desktops.
 WIDTHS: Final = {
     "mobile": (0, 767),
@@ -75,8 +83,8 @@ _BY_COLUMN: Final = {"page": "path", "device": "device"}
 # What a map counts, per kind: the suppressed counts, and the distinct visitors beside them.
 MAP_COUNTS: Final = {
     "click": ("clicks", "rage_clicks", "dead_clicks"),
-    "hover": ("ms", "pageviews"),
-    "scroll": ("pageviews",),
+    "hover": ("ms", "engagements"),
+    "scroll": ("engagements",),
 }
 
 
@@ -111,7 +119,8 @@ SELECT least(x * {COLUMNS} // 1000, {COLUMNS - 1})::INTEGER AS col,
        count(*) AS clicks,
        count(*) FILTER (WHERE rage) AS rage_clicks,
        count(*) FILTER (WHERE dead) AS dead_clicks,
-       count(DISTINCT visitor_key) AS visitors
+       count(DISTINCT visitor_key) AS visitors,
+       {SUB_COUNT_VISITORS}
 FROM events
 WHERE {_scope("click")} AND x IS NOT NULL AND y IS NOT NULL AND {widths}
 GROUP BY ALL ORDER BY row, col"""
@@ -119,7 +128,7 @@ GROUP BY ALL ORDER BY row, col"""
         return f"""
 SELECT cell.col::INTEGER AS col, cell.row::INTEGER AS row,
        sum(cell.ms)::BIGINT AS ms,
-       count(*) AS pageviews,
+       count(*) AS engagements,
        count(DISTINCT visitor_key) AS visitors
 FROM (
     SELECT visitor_key, unnest(hover) AS cell FROM events
@@ -132,7 +141,7 @@ WITH engagements AS (
     WHERE {_scope("engagement")} AND depth IS NOT NULL AND {widths}
 )
 SELECT step.depth_pct::INTEGER AS depth_pct,
-       count(*) FILTER (WHERE e.depth >= step.depth_pct) AS pageviews,
+       count(*) FILTER (WHERE e.depth >= step.depth_pct) AS engagements,
        count(DISTINCT e.visitor_key) FILTER (WHERE e.depth >= step.depth_pct) AS visitors
 FROM range(0, 101, {SCROLL_STEP}) AS step(depth_pct) CROSS JOIN engagements AS e
 GROUP BY ALL ORDER BY depth_pct"""
@@ -145,37 +154,44 @@ def click_elements_sql(width: str) -> str:
 SELECT selector, count(*) AS clicks,
        count(*) FILTER (WHERE rage) AS rage_clicks,
        count(*) FILTER (WHERE dead) AS dead_clicks,
-       count(DISTINCT visitor_key) AS visitors
+       count(DISTINCT visitor_key) AS visitors,
+       {SUB_COUNT_VISITORS}
 FROM events
 WHERE {_scope("click")} AND selector IS NOT NULL AND {_width(width)}
 GROUP BY ALL ORDER BY rage_clicks + dead_clicks DESC, clicks DESC, selector LIMIT 50"""
 
 
 # The site's most clicked elements over every page, rage and dead clicks first: the report's.
-SITE_CLICK_ELEMENTS_SQL: Final = """
+SITE_CLICK_ELEMENTS_SQL: Final = f"""
 SELECT path, selector, count(*) AS clicks,
        count(*) FILTER (WHERE rage) AS rage_clicks,
        count(*) FILTER (WHERE dead) AS dead_clicks,
-       count(DISTINCT visitor_key) AS visitors
+       count(DISTINCT visitor_key) AS visitors,
+       {SUB_COUNT_VISITORS}
 FROM events
 WHERE site = $site AND date BETWEEN $date_from AND $date_to AND type = 'click'
   AND selector IS NOT NULL
 GROUP BY ALL ORDER BY rage_clicks + dead_clicks DESC, clicks DESC, path, selector LIMIT 50"""
-# Counts of events within a row that k visitors saw: shown from k, and as 0, else withheld.
-SUB_COUNTS: Final = ("rage_clicks", "dead_clicks")
 
 
 def _vital_columns(vital: Vital) -> str:
     measured = f"count({vital.column})"
     share = f"round(100.0 * count(*) FILTER (WHERE {{}}) / nullif({measured}, 0), 1)"
     name, column = vital.name, vital.column
-    middle = f"{column} > {vital.good} AND {column} <= {vital.poor}"
+    ratings = {
+        "good": f"{column} <= {vital.good}",
+        "needs_improvement": f"{column} > {vital.good} AND {column} <= {vital.poor}",
+        "poor": f"{column} > {vital.poor}",
+    }
+    shares = "".join(
+        f",\n       {share.format(test)} AS {name}_{rated},"
+        f"\n       count(*) FILTER (WHERE {test}) AS {name}_{rated}_n"
+        for rated, test in ratings.items()
+    )
     return f""",
        round(quantile_cont({column}, 0.75), {4 if vital.unit == "unitless" else 0}) AS {name}_p75,
        {measured} AS {name}_samples,
-       {share.format(f"{column} <= {vital.good}")} AS {name}_good,
-       {share.format(middle)} AS {name}_needs_improvement,
-       {share.format(f"{column} > {vital.poor}")} AS {name}_poor"""
+       count(DISTINCT visitor_key) FILTER (WHERE {column} IS NOT NULL) AS {name}_visitors{shares}"""
 
 
 def vitals_sql(by: str | None) -> str:

@@ -36,7 +36,7 @@ SOURCES: Final = ("events", "sessions")
 # period_events keeps the columns the metrics and the report's other tables read.
 SHARED_TABLES: Final = (
     f"CREATE OR REPLACE TEMP TABLE period_events AS {VISITS_SQL}\n"
-    "SELECT visitor_key, type, date, path, name, target, depth FROM period_events",
+    "SELECT visitor_key, type, date, path, name, target, depth, x FROM period_events",
     f"CREATE OR REPLACE TEMP TABLE period_visits AS {VISITS_SQL}\nSELECT * FROM period_visits",
 )
 
@@ -270,7 +270,9 @@ def email_campaigns_sql(label: str = "campaign") -> str:
     columns = ",\n       ".join(f"{m.visits_sql} AS {m.name}" for m in EMAIL_METRICS.values())
     return f"""WITH readers AS (
     SELECT utm_campaign, visitor_key,
-           bool_or(type = 'open') AS opened, bool_or(type = 'click') AS clicked
+           bool_or(type = 'open') AS opened,
+           -- a campaign's click is /r's; a click placed on a landing page's heatmap is not
+           bool_or(type = 'click' AND (name IS NOT NULL OR x IS NULL)) AS clicked
     FROM events
     WHERE site = $site AND date BETWEEN $date_from AND $date_to AND source = 'email'
       AND utm_campaign IS NOT NULL AND type IN ('open', 'click')
