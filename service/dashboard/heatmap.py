@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode
 
 import orjson
 
@@ -33,7 +32,15 @@ from pipelines.analysis.metrics.behaviour import (
     rating,
 )
 from pipelines.analysis.stats import Query, StatsError
-from service.dashboard.render import WITHHELD, e, format_vital, head, period_args
+from service.dashboard.render import (
+    WITHHELD,
+    e,
+    format_vital,
+    head,
+    page_url,
+    period_args,
+    view_url,
+)
 from service.sites import Site
 
 # The width a map is drawn at, per band: a typical viewport of each.
@@ -91,17 +98,7 @@ def build(data_dir: Path, query: Query, args: Mapping[str, str]) -> HeatmapView:
 
 
 def heatmap_url(site: Site, args: Mapping[str, str], **changes: str | None) -> str:
-    kept = {k: args[k] for k in HEATMAP_PARAMS if args.get(k)}
-    if {"period", "from", "to", "date"} & set(changes):
-        for key in ("period", "date", "from", "to"):
-            kept.pop(key, None)
-    for key, value in changes.items():
-        if value is None:
-            kept.pop(key, None)
-        else:
-            kept[key] = value
-    query = urlencode(kept)
-    return f"/dashboard/{e(site.id)}/heatmap" + (f"?{e(query)}" if query else "")
+    return page_url(site, args, "/heatmap", HEATMAP_PARAMS, changes)
 
 
 def frame_origin(site: Site) -> str | None:
@@ -281,23 +278,20 @@ def _vitals(view: HeatmapView) -> str:
         cells.append(
             f'<div class="metric"><h3>{name.upper()} (p75)</h3>'
             f'<p class="value rating {rated}">{e(format_vital(vital, measured["p75"]))}</p>'
-            f'<p class="previous">{measured["good"]:g} % good · '
-            f"{measured['needs_improvement']:g} % needs improvement · "
-            f"{measured['poor']:g} % poor</p></div>"
+            f'<p class="previous">{_share(measured["good"])} good · '
+            f"{_share(measured['needs_improvement'])} needs improvement · "
+            f"{_share(measured['poor'])} poor</p></div>"
         )
     return '<div class="top">' + "".join(cells) + "</div>"
 
 
+def _share(value: float | None) -> str:
+    return WITHHELD if value is None else f"{value:g} %"
+
+
 def heatmap_page(view: HeatmapView, site: Site, args: Mapping[str, str]) -> str:
     query = view.query
-    back = f"/dashboard/{e(site.id)}" + (
-        "?"
-        + e(
-            urlencode({k: args[k] for k in ("period", "date", "from", "to", "auth") if args.get(k)})
-        )
-        if any(args.get(k) for k in ("period", "date", "from", "to", "auth"))
-        else ""
-    )
+    back = view_url(site, args, filters=None)  # the dashboard, for the same period
     withheld = (
         f'<p class="withheld">{view.withheld} {"cell" if view.withheld == 1 else "cells"} '
         f"{WITHHELD} (fewer than k = {site.k} visitors).</p>"

@@ -65,7 +65,19 @@ def period_args(choice: str, today: dt.date) -> dict[str, str]:
 def view_url(site: Site, args: Mapping[str, str], **changes: str | None) -> str:
     """This view's URL with some parameters changed (None removes one); the period's
     parameters are replaced together."""
-    kept = {k: args[k] for k in VIEW_PARAMS if args.get(k)}
+    return page_url(site, args, "", VIEW_PARAMS, changes)
+
+
+def page_url(
+    site: Site,
+    args: Mapping[str, str],
+    where: str,
+    keep: tuple[str, ...],
+    changes: Mapping[str, str | None],
+) -> str:
+    """A dashboard page's URL (``where``: "" or ``/heatmap``) keeping the parameters
+    ``keep`` of this one, with ``changes``."""
+    kept = {k: args[k] for k in keep if args.get(k)}
     if {"period", "from", "to", "date"} & set(changes):
         for key in ("period", "date", "from", "to"):
             kept.pop(key, None)
@@ -75,7 +87,7 @@ def view_url(site: Site, args: Mapping[str, str], **changes: str | None) -> str:
         else:
             kept[key] = value
     query = urlencode(kept)
-    return f"/dashboard/{e(site.id)}" + (f"?{e(query)}" if query else "")
+    return f"/dashboard/{e(site.id)}{e(where)}" + (f"?{e(query)}" if query else "")
 
 
 def filters_text(filters: tuple[tuple[str, str], ...]) -> str:

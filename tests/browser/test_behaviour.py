@@ -162,14 +162,17 @@ def test_the_maps_and_vitals_apis_answer_what_was_stored(stack: Stack, tab: Tab)
         1,
     )
     rows(stack, "SELECT 1 FROM events WHERE path = '/maps/api' AND type = 'click'", [], 1)
-    auth = {"Authorization": f"Bearer {MAPS_TOKEN}"}
-    base = f"{stack.collector.url}/api/stats"
-    click_map = requests.get(
-        f"{base}/heatmap",
-        params={"site": "maps", "page": "/maps/api", "kind": "click", "period": "day"},
-        headers=auth,
-        timeout=30,
-    ).json()
+
+    def api(endpoint: str, **params: str) -> dict[str, Any]:
+        answer: dict[str, Any] = requests.get(
+            f"{stack.collector.url}/api/stats/{endpoint}",
+            params={"site": "maps", "period": "day", **params},
+            headers={"Authorization": f"Bearer {MAPS_TOKEN}"},
+            timeout=30,
+        ).json()
+        return answer
+
+    click_map = api("heatmap", page="/maps/api", kind="click")
     assert click_map["grid"] == {"columns": 20, "row_px": 100}
     assert {
         "col": 10,
@@ -179,16 +182,9 @@ def test_the_maps_and_vitals_apis_answer_what_was_stored(stack: Stack, tab: Tab)
         "dead_clicks": 1,
         "visitors": 1,
     } in (click_map["results"])
-    hover_map = requests.get(
-        f"{base}/heatmap",
-        params={"site": "maps", "page": "/maps/api", "kind": "hover", "period": "day"},
-        headers=auth,
-        timeout=30,
-    ).json()
+    hover_map = api("heatmap", page="/maps/api", kind="hover")
     assert any(c["col"] == 10 and c["row"] == 1 and c["ms"] >= 200 for c in hover_map["results"])
-    vitals = requests.get(
-        f"{base}/vitals", params={"site": "maps", "period": "day"}, headers=auth, timeout=30
-    ).json()
+    vitals = api("vitals")
     assert set(vitals["thresholds"]) == set(VITALS)
     (page,) = [r for r in vitals["results"] if r["page"] == "/maps/api"]
     assert page["lcp"]["p75"] > 0
