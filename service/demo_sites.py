@@ -89,9 +89,10 @@ pseudonym_days = 90
 k = 5
 # The consent policy version stamped on every stored row.
 policy_version = "1"
-# Behaviour maps (clicks, cursor hovers, scroll) and web vitals, from a second script the
-# beacon loads; stored only under implied or granted consent.
+# Behaviour maps (clicks, cursor hovers, scroll), from a second script the beacon loads;
+# stored only under implied or granted consent.
 heatmaps = true
+# Web vitals (LCP, INP, CLS, FCP, TTFB) from the same script, under the same consent.
 vitals = true
 # true: the dashboard's heatmap shows the page itself beneath the map, in a sandboxed frame
 # (the site's pages must allow being framed by this collector's origin).

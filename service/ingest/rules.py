@@ -88,6 +88,8 @@ ENGAGEMENT_ONLY = ("hover", "vitals")
 
 
 def hover_grid(value: list[Any]) -> None:
+    if not isinstance(value, list):
+        raise RuleError("must be an array of cells")
     if len(value) > MAX_HOVER_CELLS:
         raise RuleError(f"at most {MAX_HOVER_CELLS} cells")
     seen = set()

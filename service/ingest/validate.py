@@ -78,8 +78,8 @@ def _field(rule: Rule) -> fields.Field[Any]:
         return fields.Integer(strict=True, **kw)
     if rule.kind is bool:  # JSON true or false only: marshmallow's Boolean takes 1 and "yes"
         return fields.Raw(**{**kw, "validate": [*kw["validate"], _json_boolean]})
-    if rule.kind is list:
-        return fields.List(fields.Raw(), **kw)
+    if rule.kind is list:  # one message for the list: a per-item map would be keyed by ints
+        return fields.Raw(**kw)
     return fields.Dict(keys=fields.String(), **kw)
 
 

@@ -3,6 +3,7 @@ consent states, and the selector's scrubbing, each rule a row."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -65,6 +66,9 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
         (event("engagement", hover=[[0, 0, 1.5]]), "hover", False),
         (event("engagement", hover=[[0, True, 5]]), "hover", False),
         (event("engagement", hover={"0,0": 5}), "hover", False),
+        (event("engagement", hover=[None, None]), "hover", False),
+        (event("click", hover=[None, None]), "hover", False),  # found by the API fuzzer: a 500
+        (event("engagement", hover="cells"), "hover", False),
         (event("engagement", vitals={}), None, True),
         (event("engagement", vitals={"lcp": None, "cls": 0}), None, True),
         (event("engagement", vitals={"lcp": 600_001}), "vitals", False),
@@ -83,6 +87,7 @@ def test_validation(payload: dict[str, Any], field: str | None, accepted: bool) 
         assert isinstance(result, dict)
         assert field in result
         assert "jane@" not in repr(result)  # an error never echoes what was sent
+        assert json.loads(json.dumps(result)) == result  # the body is JSON (string keys only)
 
 
 def stored(payload: dict[str, Any], make_ctx: Any, **site: Any) -> dict[str, Any] | None:
