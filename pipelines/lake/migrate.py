@@ -35,6 +35,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, convert_to_deltalake
+from pyarrow import fs
 
 from pipelines.lake.tables import (
     PARTITION_FIELDS,
@@ -111,7 +112,7 @@ def migrate(lake: Path) -> str:
         add_missing_columns(converted, table)
         delta = DeltaTable(str(table_dir))
         # Read through Delta, as every reader will: the rows the log names, not the footers.
-        found = delta.to_pyarrow_dataset().to_table(columns=[]).num_rows
+        found = _rows(delta, table_dir)
         if found != expected:
             undo(lake)
             raise MigrationError(
@@ -133,6 +134,19 @@ def migrate(lake: Path) -> str:
         f"converted {summary}; row counts verified. `clearcount migrate-lake --confirm` "
         f"deletes {backup}, `--undo` puts the Parquet lake back"
     )
+
+
+def _rows(delta: DeltaTable, table_dir: Path) -> int:
+    """The rows of the files the table's log names, read with pyarrow's own local filesystem.
+
+    deltalake's default filesystem is Python code: an Arrow I/O thread may still hold one
+    of its files a moment after the scan has returned, and when it lets go while the
+    interpreter exits it is stopped taking the GIL, in a frame that may not unwind: the
+    command, its work done and its summary printed, aborted ("terminate called without an
+    active exception", SIGABRT). Files of Arrow's own filesystem hold no Python objects.
+    """
+    local = fs.SubTreeFileSystem(str(table_dir), fs.LocalFileSystem())
+    return int(delta.to_pyarrow_dataset(filesystem=local).to_table(columns=[]).num_rows)
 
 
 def undo(lake: Path) -> str:
