@@ -268,16 +268,21 @@ class Lake:
     def vacuum(self, name: str, grace_s: float | None = None) -> list[str]:
         """``vacuum`` of one table, skipped (one read of recent history) while no commit
         since this lake's last vacuum of it removed files."""
-        from pipelines.lake.commit import plan_vacuum, reader_grace, run_vacuum
+        from pipelines.lake.commit import plan_vacuum, reader_grace, retrying, run_vacuum
 
-        table = self.table(name)
         grace = reader_grace() if grace_s is None else grace_s
-        plan = plan_vacuum(table, grace, self._vacuumed_through.get(name, -1))
-        if plan is None:
-            return []
-        deleted = run_vacuum(table, plan)
-        self._vacuumed_through[name] = plan.through
-        return deleted
+
+        def change() -> list[str]:
+            # Vacuum commits too: a rewrite committed meanwhile means planning again on it.
+            table = self.table(name)
+            plan = plan_vacuum(table, grace, self._vacuumed_through.get(name, -1))
+            if plan is None:
+                return []
+            deleted = run_vacuum(table, plan)
+            self._vacuumed_through[name] = plan.through
+            return deleted
+
+        return retrying(change, f"vacuum {name}")
 
 
 def add_missing_columns(table: DeltaTable, name: str) -> DeltaTable:

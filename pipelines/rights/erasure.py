@@ -143,10 +143,14 @@ def _rewrite(lake: Lake, table: str, request: ErasureRequest, days: list[dt.date
     return retrying(change, f"erase from {table}")
 
 
-def leftovers(lake: Lake, request: ErasureRequest) -> bool:
+def leftovers(lake: Lake, request: ErasureRequest, settled: float) -> bool:
     """Whether a file no reader sees still holds the pseudonym: one a commit replaced that
     vacuum must keep for the grace, or an orphan of a write that never committed, young
-    enough to be in flight still (older orphans holding it are deleted here)."""
+    enough to be in flight still. Orphans holding it are deleted here when they are old,
+    or when they were written before ``settled`` (the erasure's last rewrite, or its
+    acceptance, a grace ago): such a file is a crashed write's, or a rewrite's that read
+    the rows the erasure removed and so can never commit (a rewrite that lost a race
+    redoes its work under new names and leaves its first files behind)."""
     now = time.time()
     for table, columns in ERASABLE.items():
         if request.column not in columns:
@@ -158,7 +162,8 @@ def leftovers(lake: Lake, request: ErasureRequest) -> bool:
                 continue  # searched through the table: rewritten until it holds none
             if not files.holds(lake, table, stored.path, request.column, request.key):
                 continue
-            if stored.path in removed or now - stored.modified < files.ORPHAN_AGE_S:
+            in_flight = settled <= stored.modified and now - stored.modified < files.ORPHAN_AGE_S
+            if stored.path in removed or in_flight:
                 return True
             files.delete(lake, table, stored.path)
     return False
@@ -216,7 +221,7 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
             continue
         for table in ERASABLE:
             lake.vacuum(table, grace)
-        if leftovers(lake, request):
+        if leftovers(lake, request, since):
             continue  # replaced files within the grace, or young orphans: a later round
         receipt = {
             "request_id": request.id,

@@ -14,9 +14,13 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
 
+from pipelines.lake import commit
 from pipelines.lake.commit import vacuum_all
 from pipelines.lake.compact import compact
+from pipelines.lake.files import orphans
 from pipelines.lake.load import daily_maintenance, load_once, load_segments, number_segments
 from pipelines.lake.tables import Lake, ensure_views
 from pipelines.rights.erasure import RECEIPTS, pending_requests, process_pending, request_erasure
@@ -212,12 +216,22 @@ def test_daily_maintenance_compacts_once_a_day(tmp_path: Path) -> None:
     assert len(event_files(tmp_path)) == 4
 
 
+@pytest.mark.parametrize(
+    ("written", "waited_for"),
+    [
+        ("before the rewrite", False),  # a crashed write's or a lost race's: never committed
+        ("after the rewrite", True),  # may be a write still in flight
+        ("long ago", False),  # older than any write in flight could be
+    ],
+)
 def test_erasure_waits_for_and_deletes_orphans_that_hold_the_pseudonym(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, waited_for: bool
 ) -> None:
     """A file written for a commit that never happened (a crash, a lost race) is named by no
     commit; if it holds the pseudonym, erasure completes only once it is gone: deleted by
-    erasure when older than any write in flight could be, waited for when younger."""
+    erasure when written before the erasure's rewrite (its writer read the rows the rewrite
+    removed, so it can never commit) or older than any write in flight could be, waited
+    for when younger than that and written since."""
     monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "0")
     small_lake(tmp_path, batches=2)
     lake = Lake.of(tmp_path)
@@ -226,14 +240,74 @@ def test_erasure_waits_for_and_deletes_orphans_that_hold_the_pseudonym(
     orphan = Path(live[0]).with_name("part-00000-orphan-c000.zstd.parquet")
     orphan.write_bytes(Path(live[0]).read_bytes())  # as a crashed writer leaves it
     request_erasure(keys, "shop", "visitor_key", ERASED, block_days=1, now=dt.datetime.now(dt.UTC))
+    rewrite = time.time()
     process_pending(tmp_path, lake, keys)  # rewrites the live files
-    assert process_pending(tmp_path, lake, keys) == []  # the young orphan holds the pseudonym
-    assert orphan.exists()
-    old = time.time() - 3600
-    os.utime(orphan, (old, old))
-    assert len(process_pending(tmp_path, lake, keys)) == 1
-    assert not orphan.exists()
+    stamp = {"before the rewrite": rewrite - 60, "after the rewrite": time.time() + 1}
+    when = stamp.get(written, time.time() - 3600)
+    os.utime(orphan, (when, when))
+    completed = process_pending(tmp_path, lake, keys)
+    assert orphan.exists() == waited_for
+    assert len(completed) == (0 if waited_for else 1)
+    if waited_for:
+        old = time.time() - 3600
+        os.utime(orphan, (old, old))
+        assert len(process_pending(tmp_path, lake, keys)) == 1
+        assert not orphan.exists()
     assert holding(local_files(tmp_path / "lake"), ERASED) == []
+
+
+def test_a_compaction_that_lost_the_race_to_an_erasure_leaves_no_byte_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction planned on the version before an erasure's rewrite cannot commit (the
+    rewrite removed the files it merged) and leaves its merged file behind, the pseudonym
+    in it. Written after the rewrite, it looks like a write in flight: the erasure waits
+    until it is older than any could be, deletes it and completes."""
+    monkeypatch.setenv("CLEARCOUNT_READER_GRACE_S", "0")
+    small_lake(tmp_path, batches=3)
+    lake = Lake.of(tmp_path)
+    keys = KeyStore(tmp_path / "keys")
+    stale = DeltaTable(lake.uri("events"))  # the version a compaction begins from
+    request_erasure(keys, "shop", "visitor_key", ERASED, block_days=1, now=dt.datetime.now(dt.UTC))
+    assert process_pending(tmp_path, lake, keys) == []  # rewritten; completes a round later
+    with pytest.raises(CommitFailedError):
+        stale.optimize.compact()
+    merged = [tmp_path / "lake" / "events" / f.path for f in orphans(lake, "events")]
+    assert len(merged) == 2  # one per day, never committed, the pseudonym in each
+    assert all(holding([(str(p), p.read_bytes())], ERASED) for p in merged)
+    assert process_pending(tmp_path, lake, keys) == []
+    old = time.time() - 3600
+    for path in merged:
+        os.utime(path, (old, old))
+    assert len(process_pending(tmp_path, lake, keys)) == 1
+    assert holding(local_files(tmp_path / "lake"), ERASED) == []
+
+
+def test_a_vacuum_that_loses_a_race_to_a_rewrite_plans_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vacuum commits to the log too: a rewrite (an erasure, another collector's compaction)
+    committed between its plan and its commit fails it, and it is redone on the new
+    version, deleting what both left replaced."""
+    small_lake(tmp_path, batches=3)
+    lake = Lake.of(tmp_path)
+    compact(lake)
+    real_run = commit.run_vacuum
+    raced: list[int] = []
+
+    def racing(table: DeltaTable, plan: commit.VacuumPlan) -> list[str]:
+        if not raced:  # another collector's rewrite commits meanwhile
+            other = DeltaTable(lake.uri("events"))
+            raced.append(
+                int(other.delete("site = 'shop' AND date = '2026-11-21'")["num_removed_files"])
+            )
+        return real_run(table, plan)
+
+    monkeypatch.setattr(commit, "run_vacuum", racing)
+    deleted = lake.vacuum("events", grace_s=0)
+    assert raced == [1]
+    assert sorted(parquet_on_disk(tmp_path)) == event_files(tmp_path)  # nothing replaced is left
+    assert len(deleted) == 3 * 2 + 1  # the compacted small files and the deleted day's file
 
 
 def test_rows_committed_before_the_loader_saw_the_tombstone_are_erased_too(
