@@ -80,6 +80,11 @@ def spark_rows(
             # p) that Spark does not take; Spark's percentile(column, p) is the same exact,
             # interpolated percentile.
             spark_sql = spark_sql.replace("PERCENTILE_CONT(", "PERCENTILE(")
+            # DuckDB's arg_min_null / arg_max_null (the entry's value, null included) are
+            # Spark's min_by / max_by, which sqlglot leaves unnamed.
+            spark_sql = spark_sql.replace("ARG_MIN_NULL(", "MIN_BY(").replace(
+                "ARG_MAX_NULL(", "MAX_BY("
+            )
             frame = spark.sql(spark_sql, args=args)
             out[name] = (frame.columns, [row.asDict() for row in frame.collect()])
         return out

@@ -118,6 +118,31 @@ def test_hand_checked_definitions(
     assert {k: truth(events, DAY, DAY)[k] for k in expected} == expected
 
 
+@pytest.mark.parametrize(
+    ("dimension", "expected"),
+    [
+        ("source", {"direct": 1, "email": 1}),
+        ("referrer_host", {None: 1, "email.example": 1}),
+        ("utm_campaign", {None: 1, "nov": 1}),
+        ("entry_path", {"/": 1, "/b": 1}),
+    ],
+)
+def test_a_visit_is_attributed_to_its_entry_even_where_the_entry_has_no_value(
+    tmp_path: Path, dimension: str, expected: dict[str | None, int]
+) -> None:
+    """Visitor 1 enters directly and later follows a campaign link within the same visit:
+    the visit stays direct, with no campaign (not the later page's, as an aggregate that
+    skips empty values would have it)."""
+    events = [
+        Ev(1, at(0, 10)),
+        Ev(1, at(0, 10, 5), path="/b", source="email", campaign="nov"),
+        Ev(2, at(0, 11), path="/b", source="email", campaign="nov"),
+    ]
+    con = lake_of(tmp_path, events)
+    rows = run(con, breakdown_sql(dimension, ("visits",)), DAY, DAY)
+    assert {r["value"]: r["visits"] for r in rows} == expected
+
+
 # --- generated traffic -----------------------------------------------------------------------
 
 

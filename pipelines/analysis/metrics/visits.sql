@@ -8,7 +8,8 @@
 -- visits: a visitor's events with no gap over 30 minutes, each visit counted on the day
 --   it starts and attributed to its entry (first page view; first event when it has none).
 --   Events of the same instant (a beacon's batch) are ordered by event_id, so that every
---   surface and every run picks the same entry and exit.
+--   surface and every run picks the same entry and exit. The entry's value is taken as it
+--   is, empty included (arg_min_null: arg_min would skip to a later event's value).
 -- period_events, period_visits: what falls in the period itself.
 WITH scoped AS (
     SELECT * FROM events
@@ -33,27 +34,27 @@ visits AS (
            count(*) FILTER (WHERE type = 'pageview') AS pageviews,
            count(*) FILTER (WHERE type IN ('click', 'custom')) AS interactions,
            date_diff('millisecond', min(received_at), max(received_at)) / 1000.0 AS duration_s,
-           arg_min(path, seq) FILTER (WHERE type = 'pageview') AS entry_path,
-           arg_max(path, seq) FILTER (WHERE type = 'pageview') AS exit_path,
+           arg_min_null(path, seq) FILTER (WHERE type = 'pageview') AS entry_path,
+           arg_max_null(path, seq) FILTER (WHERE type = 'pageview') AS exit_path,
            CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
-                THEN arg_min(source, seq) FILTER (WHERE type = 'pageview')
-                ELSE arg_min(source, seq) END AS source,
+                THEN arg_min_null(source, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min_null(source, seq) END AS source,
            CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
-                THEN arg_min(referrer_host, seq) FILTER (WHERE type = 'pageview')
-                ELSE arg_min(referrer_host, seq) END AS referrer_host,
+                THEN arg_min_null(referrer_host, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min_null(referrer_host, seq) END AS referrer_host,
            CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
-                THEN arg_min(utm_source, seq) FILTER (WHERE type = 'pageview')
-                ELSE arg_min(utm_source, seq) END AS utm_source,
+                THEN arg_min_null(utm_source, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min_null(utm_source, seq) END AS utm_source,
            CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
-                THEN arg_min(utm_medium, seq) FILTER (WHERE type = 'pageview')
-                ELSE arg_min(utm_medium, seq) END AS utm_medium,
+                THEN arg_min_null(utm_medium, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min_null(utm_medium, seq) END AS utm_medium,
            CASE WHEN count(*) FILTER (WHERE type = 'pageview') > 0
-                THEN arg_min(utm_campaign, seq) FILTER (WHERE type = 'pageview')
-                ELSE arg_min(utm_campaign, seq) END AS utm_campaign,
-           arg_min(country, seq) AS country,
-           arg_min(browser, seq) AS browser,
-           arg_min(os, seq) AS os,
-           arg_min(device, seq) AS device
+                THEN arg_min_null(utm_campaign, seq) FILTER (WHERE type = 'pageview')
+                ELSE arg_min_null(utm_campaign, seq) END AS utm_campaign,
+           arg_min_null(country, seq) AS country,
+           arg_min_null(browser, seq) AS browser,
+           arg_min_null(os, seq) AS os,
+           arg_min_null(device, seq) AS device
     FROM numbered
     GROUP BY visitor_key, visit_no
 ),
