@@ -13,7 +13,7 @@ NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
 # How many CPU-bound loops `make test-busy` runs beside the suite (one per core here).
 BUSY_LOOPS ?= 2
 
-.PHONY: install run test test-busy lint unit bench notebooks system-test-deps system-bench-deps clean
+.PHONY: install run test test-busy lint unit bench screenshots notebooks system-test-deps system-bench-deps clean
 
 install: $(SERVE_STAMP)
 
@@ -53,6 +53,10 @@ test-busy: $(TEST_STAMP) system-test-deps
 # JupyterLab refuses to run as root unless told to (containers, CI machines).
 notebooks: $(NOTEBOOKS_STAMP)
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# The README's screenshots of the dashboard, taken again by its browser tests.
+screenshots: $(TEST_STAMP) system-test-deps
+	CLEARCOUNT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_dashboard.py -k "screenshots or heatmap_view"
 
 unit: $(TEST_STAMP)
 	$(BIN)/pytest tests/unit

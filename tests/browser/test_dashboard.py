@@ -3,13 +3,15 @@
 Signing in, the period picker, a row that filters every panel, CSV against the
 Stats API, "withheld" where the API says null, realtime moving as events
 arrive; and the screenshots the README shows (light and dark, desktop and
-phone), written to docs/screenshots/.
+phone, the heatmap view), written to the test's temporary folder, or to
+docs/screenshots/ by `make screenshots` (CLEARCOUNT_SCREENSHOTS names the folder).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
 import zipfile
@@ -23,11 +25,20 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests import patience
-from tests.integration.server import ROOT, Server, demo_data
+from tests.integration.server import Server, demo_data
 
 pytestmark = pytest.mark.browser
 
-SHOTS = ROOT / "docs" / "screenshots"
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: a run of the suite leaves the checkout as it found it."""
+    chosen = os.environ.get("CLEARCOUNT_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 SHARE_TOKEN = "share-0123456789abcdef-demo"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
@@ -376,8 +387,9 @@ def test_hourly_series_for_one_day(dash: Dash, context: BrowserContext) -> None:
         assert value == by_hour.get(label, 0)
 
 
-def test_screenshots_light_dark_desktop_and_phone(dash: Dash, browser: Browser) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def test_screenshots_light_dark_desktop_and_phone(
+    dash: Dash, browser: Browser, shots: Path
+) -> None:
     for name, scheme, width, height in (
         ("dashboard-light", "light", 1280, 900),
         ("dashboard-dark", "dark", 1280, 900),
@@ -392,7 +404,7 @@ def test_screenshots_light_dark_desktop_and_phone(dash: Dash, browser: Browser) 
             realtime_updated(page)
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             assert scroll_width <= width, f"{name}: the page is wider than the screen"
-            path = SHOTS / f"{name}.png"
+            path = shots / f"{name}.png"
             page.screenshot(path=str(path), full_page=width > 600)
             assert path.stat().st_size > 10_000
             assert errors == []
@@ -422,7 +434,9 @@ def test_vitals_panel_shows_the_stats_apis_p75(dash: Dash, context: BrowserConte
     assert errors == []
 
 
-def test_heatmap_view_draws_the_stats_apis_cells(dash: Dash, context: BrowserContext) -> None:
+def test_heatmap_view_draws_the_stats_apis_cells(
+    dash: Dash, context: BrowserContext, shots: Path
+) -> None:
     page = context.new_page()
     errors = watch_errors(page)
     sign_in(page, dash, "/dashboard/demo?period=7d")
@@ -458,4 +472,4 @@ def test_heatmap_view_draws_the_stats_apis_cells(dash: Dash, context: BrowserCon
     assert page.locator("iframe").count() == 0  # the demo site does not allow framing
     assert errors == []
     page.goto(f"{dash.server.url}/dashboard/demo/heatmap?period=7d&width=all&kind=hover")
-    page.screenshot(path=str(SHOTS / "heatmap.png"), full_page=True)
+    page.screenshot(path=str(shots / "heatmap.png"), full_page=True)
