@@ -10,7 +10,7 @@ behaviour script measures them.
   width) in twentieths and ``y`` in hundreds of px.
 * **hover** map: per cell, the cursor's dwell time summed over the period
   (``ms``), the engagement events that brought dwell time there
-  (``pageviews``: a page view sends one when it is hidden or left, seldom
+  (``engagements``: a page view sends one when it is hidden or left, seldom
   more) and their distinct visitors.
 * **scroll** map: per tenth of the page (0 %, 10 %, … 100 %), the engagement
   events whose deepest scroll reached it, and their distinct visitors.
