@@ -7,7 +7,8 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,27 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[leftovers.MARK] = uuid.uuid4().hex
     else:
         os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Refuse two tests with one node id, as an error collecting their parent: xdist's
+    workers report and schedule tests by id, and duplicates break the run. (An id is its
+    parent's and its own name, so only siblings can share one.)"""
+    report = yield
+    if report.passed:
+        ids = Counter(node.nodeid for node in report.result)
+        twice = sorted(nodeid for nodeid, n in ids.items() if n > 1)
+        if twice:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{len(twice)} node id(s) collected more than once: {', '.join(twice)}; "
+                "give each test a distinct id (a parametrize with one value will do)"
+            )
+            report.result = []
+    return report
 
 
 @pytest.fixture(autouse=True)
