@@ -12,6 +12,11 @@ TEST_STAMP      := $(VENV)/.installed-test
 NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
 # How many CPU-bound loops `make test-busy` runs beside the suite (one per core here).
 BUSY_LOOPS ?= 2
+# pytest-xdist workers for `make test`: much of the suite waits on servers, Chromium and
+# subprocesses, so two workers overlap that waiting on a 2-core machine. Whole files go to
+# one worker (--dist loadfile), so a module's fixtures and servers start once, in the order
+# tests/conftest.py collects them (longest first; xdist would put files with most tests first).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-busy lint unit bench screenshots notebooks system-test-deps system-bench-deps clean
 
@@ -37,7 +42,7 @@ run: $(SERVE_STAMP)
 	$(BIN)/clearcount serve --demo
 
 test: $(TEST_STAMP) system-test-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The suite while BUSY_LOOPS CPU-bound processes compete for the cores, with doubled
 # patience (tests/patience.py); the loops are stopped however the suite ends.

@@ -84,12 +84,32 @@ def browser() -> Iterator[Browser]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Mark this run's environment: every process the suite starts inherits the mark.
-    Each xdist worker marks its own (it inherited the controller's), so that one worker's
-    sweep for leftovers never takes the other worker or its servers for its own."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        os.environ[leftovers.MARK] = uuid.uuid4().hex
-    else:
-        os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
+
+    Each xdist worker extends the mark it inherited from the controller with its own
+    name, so that whatever a worker starts is still found by the controller's sweep at
+    the end of the run (see pytest_sessionfinish)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    run_id = os.environ.setdefault(leftovers.MARK, uuid.uuid4().hex)
+    if worker:
+        os.environ[leftovers.MARK] = leftovers.worker_mark(run_id, worker)
+
+
+# The modules that take longest (minutes each on a 2-core machine: Spark, two collectors on
+# one lake, the dashboard in Chromium), started first so that under xdist no worker is left
+# running one of them alone at the end while the other has finished.
+LONGEST_FIRST = (
+    "tests/integration/test_many_collectors.py",
+    "tests/integration/test_report.py",
+    "tests/browser/test_dashboard.py",
+    "tests/integration/test_rights.py",
+    "tests/browser/test_beacon.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the longest modules first, each in its own order (a stable sort)."""
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -128,12 +148,19 @@ def _stop_servers_started_by_the_test() -> Iterator[None]:
     del STARTED[before:]
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any process it started is still alive, and kill those that are."""
+    """Fail the run if any process it started is still alive, and kill those that are.
+
+    Under xdist the controller looks, after its workers have stopped (trylast: xdist
+    stops them in its own sessionfinish), for what any of them started: a worker's
+    exit status and output do not reach the run's, so a worker only stops its servers."""
     close_views()
     for server in STARTED:
         if server.running:
             server.kill()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     run_id = os.environ[leftovers.MARK]
     deadline = time.monotonic() + patience.seconds(10)  # processes being reaped right now
     left = leftovers.find(run_id)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -47,11 +49,39 @@ honor_dnt = false
 STARTED: list[Server] = []
 
 
+# Under pytest-xdist each worker takes ports from its own block, below Linux's ephemeral
+# range (32768 and up), where no outgoing connection is given one: two workers cannot pick
+# the same port in the moment between choosing it and their server binding it. Each block
+# is walked from a random place, so a second suite on the machine rarely meets the first.
+FIRST_WORKER_PORT = 20_000
+PORTS_PER_WORKER = 500
+WORKER_BLOCKS = 25  # gw0 to gw24; a worker beyond asks the kernel, as a lone run does
+_next_in_block = itertools.count(random.randrange(PORTS_PER_WORKER))  # noqa: S311 (not a secret)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
+    """A loopback port nothing is bound to: the kernel's pick, or one of this xdist worker's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    number = int(worker[2:]) if worker[:2] == "gw" and worker[2:].isdigit() else WORKER_BLOCKS
+    if number < WORKER_BLOCKS:
+        first = FIRST_WORKER_PORT + number * PORTS_PER_WORKER
+        for _ in range(PORTS_PER_WORKER):
+            port = first + next(_next_in_block) % PORTS_PER_WORKER
+            if _bindable(port):
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        kernels: int = s.getsockname()[1]
+        return kernels
 
 
 @dataclass
