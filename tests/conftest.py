@@ -4,7 +4,9 @@ Chromium, and the guarantees that no server outlives its test and no process the
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -22,7 +24,7 @@ from service.privacy.keys import KeyStore
 from service.settings import Settings
 from service.sites import Site
 from tests import leftovers, patience
-from tests.integration.server import STARTED
+from tests.integration.server import STARTED, demo_data
 
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -69,6 +71,28 @@ def client(
 
 def run_one(ctx: Context, payload: Mapping[str, Any], who: Client | None = None) -> Event | Dropped:
     return run(dict(payload), 0, who or client(), ctx)
+
+
+# The demo traffic the dashboard, notebook, demo and surfaces tests read: built once a run.
+DEMO_EVENTS, DEMO_DAYS, DEMO_SEED = 3000, 6, 11
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `clearcount demo` run for the whole test run, in its own folder; a module copies
+    it (``copy_demo``) rather than sending traffic of its own. Under xdist the workers share
+    it: the first to ask builds it while holding a file lock, the others wait on the lock."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's folder, above each worker's own
+    root, built = base / "demo", base / "demo.built"
+    with (base / "demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)  # what a failed build left
+            demo_data(root, events=DEMO_EVENTS, days=DEMO_DAYS, seed=DEMO_SEED)
+            built.touch()
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests import patience
-from tests.integration.server import Server, demo_data
+from tests.integration.server import Server, copy_demo
 
 pytestmark = pytest.mark.browser
 
@@ -61,9 +61,9 @@ class Dash:
 
 
 @pytest.fixture(scope="module")
-def dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dash]:
+def dash(tmp_path_factory: pytest.TempPathFactory, demo_source: Path) -> Iterator[Dash]:
     root = tmp_path_factory.mktemp("dashboard")
-    demo_data(root, events=3000, days=6, seed=11)
+    copy_demo(demo_source, root)
     sites = root / "sites.toml"
     text = sites.read_text()
     token = re.compile(r'stats_token = "([^"]+)"').search(text, text.index("[sites.demo]"))

@@ -6,6 +6,7 @@ import csv
 import itertools
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 import requests
 
 from pipelines.lake import rollups
-from pipelines.lake.tables import Lake, open_views
+from pipelines.lake.tables import Lake, ensure_views, open_views
 from service.readiness import NotReady, kill_group, start_server, stop_group
 from service.storage.location import Location
 from tests import patience
@@ -253,4 +254,12 @@ def demo_data(root: Path, *, events: int, days: int, seed: int) -> Path:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sent" in result.stdout
+    return root / "data"
+
+
+def copy_demo(source: Path, root: Path) -> Path:
+    """A copy of demo traffic made by ``demo_data`` in ``source`` (its sites file and data
+    directory) into ``root``, the views pointed at the copy's own lake; the data directory."""
+    shutil.copytree(source, root, symlinks=True, dirs_exist_ok=True)
+    ensure_views(root / "data")
     return root / "data"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import duckdb
 
-from tests.integration.server import demo_data
+from tests.integration.server import copy_demo
 
 
-def test_demo_traffic_has_the_promised_mix(tmp_path: Path) -> None:
-    data = demo_data(tmp_path, events=3000, days=5, seed=7)
+def test_demo_traffic_has_the_promised_mix(tmp_path: Path, demo_source: Path) -> None:
+    data = copy_demo(demo_source, tmp_path)
     con = duckdb.connect(str(data / "clearcount.duckdb"), read_only=True)
 
     def one(sql: str) -> object:

@@ -10,15 +10,14 @@ import pytest
 from nbclient import NotebookClient
 
 from tests import patience
-from tests.integration.server import ROOT, demo_data
+from tests.integration.server import ROOT, copy_demo
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("notebooks")
-    return demo_data(root, events=1500, days=3, seed=11)
+def lake(tmp_path_factory: pytest.TempPathFactory, demo_source: Path) -> Path:
+    return copy_demo(demo_source, tmp_path_factory.mktemp("notebooks"))
 
 
 def test_there_are_four_notebooks() -> None:

@@ -14,7 +14,7 @@ import requests
 from pipelines.analysis.notebooks import query
 from pipelines.analysis.stats import DEFAULT_AGGREGATE
 from tests import patience
-from tests.integration.server import Server, demo_data, read_csv, run_cli
+from tests.integration.server import Server, copy_demo, read_csv, run_cli
 
 FROM, TO = "2000-01-01", "2100-01-01"
 
@@ -29,8 +29,8 @@ def same(published: Any, other: Any) -> bool:
     return published is None or float(published) == float(other)
 
 
-def test_report_stats_api_and_notebooks_agree(tmp_path: Path) -> None:
-    data = demo_data(tmp_path, events=1500, days=3, seed=11)
+def test_report_stats_api_and_notebooks_agree(tmp_path: Path, demo_source: Path) -> None:
+    data = copy_demo(demo_source, tmp_path)
     site = tomllib.loads((tmp_path / "sites.toml").read_text())["sites"]["demo"]
     out = tmp_path / "report"
     report = run_cli(
