@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
             "header_timeout_s",
             "body_timeout_s",
             "pin_workers",
+            "warm_up",
             "segment_max_bytes",
             "segment_max_age_s",
             "spool_max_bytes",

@@ -90,6 +90,13 @@ class Settings:
         "pin each gunicorn worker to one CPU, spreading workers over the CPUs (0 lets them float)",
         flag="--no-pin-workers",
     )
+    warm_up: bool = _setting(
+        True,
+        "CLEARCOUNT_WARM_UP",
+        "read the User-Agent rule files in each worker as it starts, in a background thread "
+        "(0: each file on the first request that needs it)",
+        flag="--no-warm-up",
+    )
     segment_max_bytes: int = _setting(
         4 * 1024 * 1024, "CLEARCOUNT_SEGMENT_MAX_BYTES", "spool segment size that triggers rotation"
     )

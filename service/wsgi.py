@@ -12,6 +12,9 @@ logs.configure(_settings.log_level)
 app = create_app(_settings)
 # device-detector reads its rule files on first use, which would make a worker's first
 # Android request wait seconds. A background thread reads them while the worker starts
-# serving: readiness is not held up (tests and rolling restarts start many workers), and a
-# request that needs a rule file first reads it itself, as it would without the warm-up.
-threading.Thread(target=warm_up, name="clearcount-warm-up", daemon=True).start()
+# serving: readiness is not held up (rolling restarts start many workers), and a request
+# that needs a rule file first reads it itself, as it would without the warm-up. The
+# reading costs each worker 3 to 4 s of CPU, which short-lived collectors (the test
+# suite's) spare themselves with CLEARCOUNT_WARM_UP=0.
+if _settings.warm_up:
+    threading.Thread(target=warm_up, name="clearcount-warm-up", daemon=True).start()

@@ -120,7 +120,8 @@ default_consent = "denied"
 require_opt_in = true
 """
     )
-    collector = Server(root, {"CLEARCOUNT_TRUSTED_PROXIES": "0"}).start()
+    # Up for the whole run, as deployed: the workers read the User-Agent rules as they start.
+    collector = Server(root, {"CLEARCOUNT_TRUSTED_PROXIES": "0", "CLEARCOUNT_WARM_UP": "1"}).start()
     httpd = pages.start()
     try:
         yield Stack(collector, pages)
