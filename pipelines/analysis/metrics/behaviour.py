@@ -178,6 +178,14 @@ def _vital_columns(vital: Vital) -> str:
     measured = f"count({vital.column})"
     share = f"round(100.0 * count(*) FILTER (WHERE {{}}) / nullif({measured}, 0), 1)"
     name, column = vital.name, vital.column
+    # CLS is stored to 4 decimals: its p75 is interpolated between whole ten-thousandths, so
+    # both engines interpolate exact numbers and round the same (0.0575 in each, not 0.0576
+    # in one of them).
+    p75 = (
+        f"round(quantile_cont(round({column} * 10000), 0.75)) / 10000"
+        if vital.unit == "unitless"
+        else f"round(quantile_cont({column}, 0.75))"
+    )
     ratings = {
         "good": f"{column} <= {vital.good}",
         "needs_improvement": f"{column} > {vital.good} AND {column} <= {vital.poor}",
@@ -189,7 +197,7 @@ def _vital_columns(vital: Vital) -> str:
         for rated, test in ratings.items()
     )
     return f""",
-       round(quantile_cont({column}, 0.75), {4 if vital.unit == "unitless" else 0}) AS {name}_p75,
+       {p75} AS {name}_p75,
        {measured} AS {name}_samples,
        count(DISTINCT visitor_key) FILTER (WHERE {column} IS NOT NULL) AS {name}_visitors{shares}"""
 
