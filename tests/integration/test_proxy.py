@@ -58,7 +58,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, st
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: `make test` installs Debian's nginx")
     root = tmp_path_factory.mktemp("proxy")
-    collector = Server(root / "collector").start()  # trusts one proxy hop, as documented
+    # Trusts one proxy hop, as documented; timed as deployed, so the workers read the
+    # User-Agent rules as they start rather than on a timed request.
+    collector = Server(root / "collector", {"CLEARCOUNT_WARM_UP": "1"}).start()
     port = free_port()
     conf = nginx_conf(root / "nginx", port, collector.port)
     log = root / "nginx.log"

@@ -83,7 +83,8 @@ def closed_by_server(s: socket.socket) -> bool:
 
 
 def test_slowloris_and_idle_connections_do_not_starve_normal_requests(tmp_path: Path) -> None:
-    server = Server(tmp_path).start()
+    # Timed as deployed: the workers read the User-Agent rules as they start, not on a probe.
+    server = Server(tmp_path, {"CLEARCOUNT_WARM_UP": "1"}).start()
     try:
         with hostile(server.port, slowloris=SLOWLORIS, idle=IDLE) as lorises:
             took = probe(server, 10)
