@@ -107,11 +107,9 @@
     // No such element, or a link without href, fails below, quietly (safe catches it).
     var el = e.target.closest("a,[data-cc-event]"),
       props = {},
-      name,
-      link,
+      name = el.dataset.ccEvent,
+      link = el.href && new URL(el.href),
       k;
-    name = el.dataset.ccEvent;
-    link = el.href && new URL(el.href);
     if (!name) {
       if (/\.(pdf|zip|dmg|exe|docx?|xlsx?|csv|mp[34])$/i.test(link.pathname)) name = "download";
       else if (link.host != loc.host && /^http/.test(link.protocol)) name = "outbound";
@@ -127,7 +125,7 @@
         id: el.id,
         classes: "" + el.className,
         href: link && link.href,
-        text: (el.innerText || "").trim().slice(0, 100),
+        text: (el.innerText || "").slice(0, 100),
       },
     });
     if (link) flush(1); // the page may be about to unload
@@ -153,7 +151,7 @@
   function navigated() {
     pageview(page);
   }
-  ["pushState", "replaceState"].forEach(function (name) {
+  ["pushState", "replaceState"].map(function (name) {
     var original = history[name];
     history[name] = function () {
       var result = original.apply(this, arguments);
@@ -166,6 +164,9 @@
   on(w, "scroll", scrolled);
   on(w, "focus", engage);
   on(w, "blur", engage);
+  // A navigation away has begun: what is waiting leaves now, as a beacon. A fetch started
+  // later, as the page is left, may be cancelled (Chromium does), sent or not.
+  on(w, "beforeunload", flush);
   on(d, "visibilitychange", function () {
     d.hidden ? report() : engage();
   });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,17 +44,21 @@ class PageServer:
 
     port: int = field(default_factory=free_port)
     pages: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)  # prefix -> seconds before answering
 
     @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def add(self, prefix: str, html: str, headers: dict[str, str] | None = None) -> str:
+    def add(
+        self, prefix: str, html: str, headers: dict[str, str] | None = None, delay_s: float = 0
+    ) -> str:
         self.pages[prefix] = (html, headers or {})
+        self.delays[prefix] = delay_s
         return self.origin + prefix
 
     def start(self) -> ThreadingHTTPServer:
-        pages = self.pages
+        pages, delays = self.pages, self.delays
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -63,6 +68,7 @@ class PageServer:
                     self.send_error(404)
                     return
                 html, headers = pages[match]
+                time.sleep(delays[match])
                 body = html.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

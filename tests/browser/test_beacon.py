@@ -311,6 +311,52 @@ def test_events_refused_with_503_are_retried(stack: Stack, tab: Tab) -> None:
     tab.cookies_and_errors_clean()
 
 
+# Records which transport carried each event, in the page origin's localStorage (it outlives
+# the page): "fetch" or "beacon", then the event's name or type.
+RECORD_TRANSPORT = """
+const realFetch = window.fetch, realBeacon = navigator.sendBeacon.bind(navigator);
+function record(transport, url, body) {
+  if (!String(url).endsWith('/api/event')) return;
+  const sent = JSON.parse(localStorage.getItem('cc_test_sent') || '[]');
+  for (const e of JSON.parse(body)) sent.push(transport + ' ' + (e.name || e.type));
+  localStorage.setItem('cc_test_sent', JSON.stringify(sent));
+}
+window.fetch = function (url, init) {
+  record('fetch', url, init.body);
+  return realFetch.apply(this, arguments);
+};
+navigator.sendBeacon = function (url, body) {
+  record('beacon', url, body);
+  return realBeacon(url, body);
+};
+"""
+
+
+def test_events_waiting_when_a_navigation_away_begins_leave_as_a_beacon(
+    stack: Stack, tab: Tab
+) -> None:
+    # Chromium cancels a fetch started while the page is being left (whether it reached the
+    # collector is then unknown): events waiting for their batch must not go that way, but as
+    # a beacon at beforeunload. The next page answers slowly, so the beacon's 50 ms batching
+    # timer fires while the navigation is under way.
+    tab.context.add_init_script(RECORD_TRANSPORT)
+    url = stack.pages.add("/leaving", stack.page_html("<p>leaving</p>"))
+    slow = stack.pages.add("/slow-next", "<p>next</p>", delay_s=patience.seconds(0.5))
+    tab.page.goto(url)
+    rows(stack, "SELECT 1 FROM events WHERE path = '/leaving'", [], 1)
+    tab.page.evaluate("() => clearcount('event', 'just-before-leaving')")
+    tab.page.goto(slow)
+    sent = tab.page.evaluate("() => JSON.parse(localStorage.getItem('cc_test_sent'))")
+    assert "beacon just-before-leaving" in sent
+    assert "fetch just-before-leaving" not in sent
+    assert rows(stack, "SELECT 1 FROM events WHERE name = 'just-before-leaving'", [], 1)
+    settle(stack)
+    assert stack.collector.query(
+        "SELECT count(*) FROM events WHERE name = 'just-before-leaving'"
+    ) == [(1,)]
+    tab.cookies_and_errors_clean()
+
+
 def test_local_pages_are_ignored_without_data_allow_local(stack: Stack, tab: Tab) -> None:
     html = f'<!doctype html><link rel="icon" href="data:,"><script defer src="{stack.collector.url}/beacon.js" data-site="web"></script><p>local</p>'
     url = stack.pages.add("/no-local", html)
