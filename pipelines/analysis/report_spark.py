@@ -12,6 +12,7 @@ users have one.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from pyarrow import dataset as ds
 from pipelines.lake.tables import Lake
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
+QUERY_THREADS = 4
 
 
 def spark_rows(
@@ -41,6 +43,9 @@ def spark_rows(
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8")
+        # The files come from the Delta log: listing them in a Spark job of its own, as Spark
+        # does past 32 paths, costs a job per table and finds nothing new.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
     )
     if master.startswith("local"):
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
@@ -73,20 +78,24 @@ def spark_rows(
                     else spark.createDataFrame([], schema=from_arrow_schema(rows.schema))
                 )
             frame.createOrReplaceTempView(table)
-        out: dict[str, RawTable] = {}
-        for name, duckdb_sql in queries.items():
-            spark_sql = sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
-            # sqlglot writes DuckDB's quantile_cont(column, p) as a percentile_cont(column,
-            # p) that Spark does not take; Spark's percentile(column, p) is the same exact,
-            # interpolated percentile.
-            spark_sql = spark_sql.replace("PERCENTILE_CONT(", "PERCENTILE(")
-            # DuckDB's arg_min_null / arg_max_null (the entry's value, null included) are
-            # Spark's min_by / max_by, which sqlglot leaves unnamed.
-            spark_sql = spark_sql.replace("ARG_MIN_NULL(", "MIN_BY(").replace(
-                "ARG_MAX_NULL(", "MAX_BY("
-            )
-            frame = spark.sql(spark_sql, args=args)
-            out[name] = (frame.columns, [row.asDict() for row in frame.collect()])
+        # A few queries at once: Spark runs their jobs side by side, and one query's planning
+        # and code generation on the driver overlaps another's tasks.
+        with ThreadPoolExecutor(QUERY_THREADS) as pool:
+            out = dict(pool.map(lambda item: (item[0], run(spark, item[1], args)), queries.items()))
         return out
     finally:
         spark.stop()
+
+
+def run(spark: Any, duckdb_sql: str, args: dict[str, Any]) -> RawTable:
+    """One query, in DuckDB's dialect, on Spark: its columns and raw rows."""
+    spark_sql = sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
+    # sqlglot writes DuckDB's quantile_cont(column, p) as a percentile_cont(column, p) that
+    # Spark does not take; Spark's percentile(column, p) is the same exact, interpolated
+    # percentile.
+    spark_sql = spark_sql.replace("PERCENTILE_CONT(", "PERCENTILE(")
+    # DuckDB's arg_min_null / arg_max_null (the entry's value, null included) are Spark's
+    # min_by / max_by, which sqlglot leaves unnamed.
+    spark_sql = spark_sql.replace("ARG_MIN_NULL(", "MIN_BY(").replace("ARG_MAX_NULL(", "MAX_BY(")
+    frame = spark.sql(spark_sql, args=args)
+    return frame.columns, [row.asDict() for row in frame.collect()]
