@@ -11,15 +11,15 @@ import pytest
 from playwright.sync_api import Browser
 
 from pipelines.analysis.report import COUNT_COLUMNS, NOT_PARTS, TABLES, UNRANKED
-from tests.integration.server import demo_data, read_csv, run_cli
+from tests.integration.server import copy_demo, read_csv, run_cli
 
 K = 5
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def report(tmp_path_factory: pytest.TempPathFactory, demo_source: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report")
-    data = demo_data(root, events=2000, days=3, seed=5)
+    data = copy_demo(demo_source, root)
     out = root / "out"
     run_report(data, out)
     return data, out
