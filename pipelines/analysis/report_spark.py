@@ -81,8 +81,8 @@ def spark_rows(
         # A few queries at once: Spark runs their jobs side by side, and one query's planning
         # and code generation on the driver overlaps another's tasks.
         with ThreadPoolExecutor(QUERY_THREADS) as pool:
-            out = dict(pool.map(lambda item: (item[0], run(spark, item[1], args)), queries.items()))
-        return out
+            answers = pool.map(lambda sql: run(spark, sql, args), queries.values())
+            return dict(zip(queries, answers, strict=True))
     finally:
         spark.stop()
 
