@@ -291,8 +291,10 @@ class Sender:
         self.plan.requests[path] += 1
 
 
-def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
-    """One visit: entry with its source, a few pages, clicks, scroll; the events sent."""
+def _session(rng: random.Random, extra: random.Random, visit: Visit, sender: Sender) -> int:
+    """One visit: entry with its source, a few pages, clicks, scroll; the events sent. The
+    behaviour fields come from ``extra``, a generator of their own: the visits and events
+    drawn from ``rng`` stay what they were before the fields existed."""
     source = rng.choices(("search", "social", "email", "referral", "direct"), (30, 15, 15, 10, 30))[
         0
     ]
@@ -311,9 +313,6 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
             sender.get(visit, "/r", {"site": visit.site.id, "to": target, "c": campaign})
         entry += f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
     sent = 0
-    # The behaviour fields come from a generator of their own, seeded by the visit: the
-    # visits and events drawn from ``rng`` stay what they were before the fields existed.
-    extra = random.Random(f"{visit.start.isoformat()}|{entry}")
     long_visit = rng.random() < LONG_VISIT_SHARE
     pages = rng.randint(6, 12) if long_visit else 1 + min(int(rng.expovariate(0.6)), 7)
     url = entry
@@ -378,8 +377,8 @@ def _session(rng: random.Random, visit: Visit, sender: Sender) -> int:
 
 
 def _click_place(rng: random.Random, width: int) -> dict[str, Any]:
-    """Where the partner link is clicked: in one of two places the layout puts it."""
-    x, y = rng.choice(((725, 650), (175, 1950))) if width >= 1024 else (525, 1350)
+    """Where the partner link is clicked: in one of two places each layout puts it."""
+    x, y = rng.choice(((725, 650), (175, 1950)) if width >= 1024 else ((525, 650), (525, 1350)))
     return {
         "x": min(1000, max(0, int(rng.gauss(x, 8)))),
         "y": max(0, int(rng.gauss(y, 20))),
@@ -421,12 +420,14 @@ def run_demo(
     progress: bool = True,
 ) -> Plan:
     rng = random.Random(seed)
+    # seeded by the seed alone (not by times, which move with ``now``): the same run each day
+    extra = random.Random(f"{seed}|behaviour")
     plan = Plan()
     sender = Sender(base_url, plan)
     sent = 0
     visits = _visits(rng, sites, days, now)
     while sent < events:
-        sent += _session(rng, next(visits), sender)
+        sent += _session(rng, extra, next(visits), sender)
         if progress:
             done = min(sent, events) * 30 // events
             sys.stderr.write(
