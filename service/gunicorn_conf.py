@@ -43,6 +43,22 @@ def cpu_for_new_worker(cpus: Iterable[int], held: Iterable[int | None]) -> int |
     return min(choices, key=lambda cpu: (counts[cpu], cpu))
 
 
+def on_starting(server: Any) -> None:
+    """Import the app's modules in the master, once, before it forks any worker.
+
+    Each worker still creates its own app (``service.wsgi``), but starts with Flask,
+    DuckDB, pyarrow and the rest already in memory, shared copy-on-write, instead of
+    importing them itself: about 1.5 s of CPU per worker, again for every worker that
+    replaces one. With warm-up on, device-detector's rule files are read here too, once
+    for every worker rather than 1 to 2 s of CPU in each.
+    """
+    import service.app  # noqa: F401  (the modules only: no app, no thread, no file opened)
+    from service.ingest.useragent import warm_up
+
+    if _settings.warm_up:
+        warm_up()
+
+
 def pre_fork(server: Any, worker: Any) -> None:
     """Choose, in the master, the CPU this worker will keep."""
     if _settings.pin_workers and hasattr(os, "sched_getaffinity"):

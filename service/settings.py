@@ -93,8 +93,8 @@ class Settings:
     warm_up: bool = _setting(
         True,
         "CLEARCOUNT_WARM_UP",
-        "read the User-Agent rule files in each worker as it starts, in a background thread "
-        "(0: each file on the first request that needs it)",
+        "read the User-Agent rule files in gunicorn's master, once, before it forks the "
+        "workers (0: each file on the first request that needs it, in each worker)",
         flag="--no-warm-up",
     )
     segment_max_bytes: int = _setting(

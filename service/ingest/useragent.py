@@ -86,6 +86,13 @@ WARM_UP = (
 def warm_up() -> None:
     """Read device-detector's rule files now: it reads them on first use, about 2.5 s for
     its 2,000-brand device list, which would otherwise fall on a worker's first
-    requests. Run once per worker process, in a background thread (``service/wsgi.py``)."""
+    requests. Run once in gunicorn's master before it forks (``service/gunicorn_conf.py``),
+    or in each worker where the master did not (``service/wsgi.py``)."""
     for user_agent in WARM_UP:
         classify_user_agent(user_agent)
+
+
+def warmed_up() -> bool:
+    """Whether this process has read the rule files, itself or in the master it was
+    forked from (the classifications of ``WARM_UP`` are cached)."""
+    return classify_user_agent.cache_info().currsize >= len(WARM_UP)

@@ -116,8 +116,8 @@ class Server:
                 "CLEARCOUNT_RATE_LIMIT": "0",
                 "CLEARCOUNT_SEGMENT_MAX_AGE_S": "0.5",
                 "CLEARCOUNT_LOAD_INTERVAL_S": "0.3",
-                # Each worker's warm-up costs 3 to 4 s of CPU, which most servers here do not
-                # live long enough to need. The browser tests' collector, up for the whole
+                # The warm-up costs the master 1 to 2 s of CPU, which most servers here do
+                # not live long enough to need. The browser tests' collector, up for the whole
                 # run, keeps it, and so do the tests that time requests (slow clients, proxy).
                 "CLEARCOUNT_WARM_UP": "0",
                 "HOME": str(self.root),

@@ -6,6 +6,11 @@ knowledge keeps a reader from being flagged.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from service.ingest.event import QUARANTINE_REASONS, DropReason
@@ -181,3 +186,37 @@ def test_the_warm_up_touches_the_browser_device_and_library_rules() -> None:
         ("tablet", None),
         (None, DropReason.AUTOMATION),
     ]
+
+
+# In a process of its own: this one may have classified the warm-up's User-Agents already.
+FORKED_FROM_THE_MASTER = """
+import os, sys
+from service import gunicorn_conf
+from service.ingest.useragent import warmed_up
+
+before = warmed_up()
+gunicorn_conf.on_starting(None)
+pid = os.fork()
+if pid == 0:  # a worker, as gunicorn forks it
+    os._exit(0 if warmed_up() else 3)
+_, status = os.waitpid(pid, 0)
+print(before, os.waitstatus_to_exitcode(status), "service.app" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("warm", "expected"), [("1", "False 0 True"), ("0", "False 3 True")])
+def test_workers_forked_from_the_master_start_with_the_rules_read(
+    warm: str, expected: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "CLEARCOUNT_WARM_UP": warm, "CLEARCOUNT_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED_FROM_THE_MASTER],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == expected
