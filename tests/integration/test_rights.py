@@ -219,6 +219,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
                     results.append((row[0], row[1], row[2], row[3]))
                 except Exception as exc:
                     results.append(repr(exc))
+                time.sleep(0.02)  # an analyst's pace, leaving the CPUs to the loader
 
         reader = threading.Thread(target=read)
         reader.start()
