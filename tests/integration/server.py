@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import requests
 
@@ -165,6 +165,10 @@ class Server:
         code = stop_group(self.proc, grace_s=patience.STOP_S)
         if was_running and code is None:
             raise RuntimeError(f"server did not stop within {patience.STOP_S:g} s; killed")
+        log = self.log_path.read_text(errors="replace")
+        for crash in CRASHES:
+            if crash in log:
+                raise RuntimeError(f"a process of the server crashed ({crash!r}):\n{log[-5000:]}")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: master, workers and loader at once."""
@@ -211,6 +215,11 @@ class Server:
             return con.execute(sql, params or []).fetchall()
         finally:
             con.close()
+
+
+# What a crashed worker or library leaves in the server's log (a SIGKILL a test sends is
+# logged differently, as "was sent SIGKILL").
+CRASHES: Final = ("terminate called", "was sent SIGABRT", "was sent SIGSEGV", "Segmentation fault")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
