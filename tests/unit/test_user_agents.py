@@ -15,6 +15,7 @@ import pytest
 
 from service.ingest.event import QUARANTINE_REASONS, DropReason
 from service.ingest.useragent import WARM_UP, classify_user_agent, warm_up
+from tests import patience
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
@@ -216,7 +217,7 @@ def test_workers_forked_from_the_master_start_with_the_rules_read(
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=patience.COMMAND_S,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
