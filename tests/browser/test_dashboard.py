@@ -361,6 +361,7 @@ def test_realtime_moves_when_visitors_arrive(dash: Dash, context: BrowserContext
     count = page.locator("#cc-realtime-count")
     first = realtime_updated(page)
     before = count.inner_text()
+    (loaded,) = dash.server.query("SELECT count(*) FROM events")[0]
     for i in range(8):  # eight new visitors (implied consent: address and browser)
         dash.server.post(
             {"site": "demo", "url": "http://127.0.0.1/realtime"},
@@ -374,13 +375,7 @@ def test_realtime_moves_when_visitors_arrive(dash: Dash, context: BrowserContext
     assert before == "withheld" or int(after) >= int(before) + 8
     # Realtime counts events still in the spool; the views that follow read the lake
     # and its rollup, so let the eight land there before the next test renders them.
-    deadline = time.monotonic() + patience.LOADED_S
-    while time.monotonic() < deadline and dash.server.query(
-        "SELECT count(*) FROM events WHERE path = '/realtime'"
-    ) != [(8,)]:
-        time.sleep(0.2)
-    dash.server.wait_rollups(deadline)
-    assert dash.server.query("SELECT count(*) FROM events WHERE path = '/realtime'") == [(8,)]
+    assert dash.server.wait_loaded("events", loaded + 8) == loaded + 8
 
 
 def test_hourly_series_for_one_day(dash: Dash, context: BrowserContext) -> None:
