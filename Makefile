@@ -10,6 +10,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SERVE_STAMP     := $(VENV)/.installed-serve
 TEST_STAMP      := $(VENV)/.installed-test
 NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
+# The product as `make install` installs it, nothing more: every clearcount process the
+# tests start runs from here (tests/product.py), so a module serving imports that only an
+# extra brings fails the suite. Built anew whenever pyproject.toml changes, so a
+# dependency dropped from it is gone from here too.
+BASE_VENV  := .venv-base
+BASE_STAMP := $(BASE_VENV)/.installed
 # How many CPU-bound loops `make test-busy` runs beside the suite (one per core here).
 BUSY_LOOPS ?= 2
 # pytest-xdist workers for `make test`: much of the suite waits on servers, Chromium and
@@ -18,7 +24,7 @@ BUSY_LOOPS ?= 2
 # tests/conftest.py collects them (longest first; xdist would put files with most tests first).
 TEST_WORKERS ?= 2
 
-.PHONY: install run test test-busy lint unit bench screenshots notebooks system-test-deps system-bench-deps clean
+.PHONY: install base-venv run test test-busy lint deps-check unit bench screenshots notebooks system-test-deps system-bench-deps clean
 
 install: $(SERVE_STAMP)
 
@@ -38,6 +44,15 @@ $(NOTEBOOKS_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[notebooks]'
 	touch $@ $(SERVE_STAMP)
 
+base-venv: $(BASE_STAMP)
+
+$(BASE_STAMP): pyproject.toml
+	rm -rf $(BASE_VENV)
+	$(PYTHON) -m venv $(BASE_VENV)
+	$(BASE_VENV)/bin/pip install --quiet --upgrade pip
+	$(BASE_VENV)/bin/pip install --quiet -e .
+	touch $@
+
 run: $(SERVE_STAMP)
 	$(BIN)/clearcount serve --demo
 
@@ -45,13 +60,13 @@ run: $(SERVE_STAMP)
 # PYTHONDONTWRITEBYTECODE set, as on some CI images, each would compile clearcount's
 # modules again. Compiled once here, they are read by every one (about 0.5 s of CPU
 # saved per process that imports the app).
-test: $(TEST_STAMP) system-test-deps lint
+test: $(TEST_STAMP) $(BASE_STAMP) system-test-deps lint
 	$(BIN)/python -m compileall -q service pipelines tests benchmarks > /dev/null
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The suite while BUSY_LOOPS CPU-bound processes compete for the cores, with doubled
 # patience (tests/patience.py); the loops are stopped however the suite ends.
-test-busy: $(TEST_STAMP) system-test-deps
+test-busy: $(TEST_STAMP) $(BASE_STAMP) system-test-deps
 	@pids=""; i=0; \
 	while [ $$i -lt $(BUSY_LOOPS) ]; do \
 		$(PYTHON) -c 'while True: pass' & pids="$$pids $$!"; i=$$((i + 1)); \
@@ -65,16 +80,27 @@ notebooks: $(NOTEBOOKS_STAMP)
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The README's screenshots of the dashboard, taken again by its browser tests.
-screenshots: $(TEST_STAMP) system-test-deps
+screenshots: $(TEST_STAMP) $(BASE_STAMP) system-test-deps
 	CLEARCOUNT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_dashboard.py -k "screenshots or heatmap_view"
 
-unit: $(TEST_STAMP)
+unit: $(TEST_STAMP) $(BASE_STAMP)
 	$(BIN)/pytest tests/unit
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory deps-check
+
+# Every import is declared by the install set that runs it (deptry): service/ and
+# pipelines/ by the base dependencies alone (the extras count as "dev" groups there, so a
+# package only an extra brings, imported by base code, fails as DEP004), the Spark report by
+# the base and the spark extra, the notebooks by the base and the notebooks extra.
+DEPTRY := $(BIN)/deptry --no-ansi
+deps-check: $(TEST_STAMP)
+	$(DEPTRY) service pipelines --extend-exclude 'pipelines/analysis/report_spark\.py'
+	$(DEPTRY) pipelines --optional-dependencies-dev-groups notebooks,test --ignore DEP002
+	$(DEPTRY) notebooks --optional-dependencies-dev-groups spark,test --ignore DEP002
 
 bench: $(TEST_STAMP) system-bench-deps
 	$(BIN)/python -m benchmarks.ingest
@@ -95,4 +121,4 @@ system-bench-deps:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(BASE_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,18 +1,24 @@
-"""gunicorn's access log, without the parts that identify a visitor.
+"""gunicorn's access and error logs, as JSON lines without what identifies a visitor.
 
-The stock format writes the client address, the query string (the pixel's
+The stock access format writes the client address, the query string (the pixel's
 ``url=``), the Referer and the User-Agent. This logger writes a JSON line with
 the method, a known route (never a raw unknown path: it could carry an
-e-mail), the status and the duration.
+e-mail), the status and the duration. gunicorn's own messages (starting,
+booting a worker, signals, shutting down) are JSON lines too, in the format of
+clearcount's other logs (service.logs), with the process id; an exception is
+named by its type only, never its message or traceback, which may quote a request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import orjson
 from gunicorn.glogging import Logger
+
+from service.logs import JsonFormatter
 
 KNOWN_ROUTES = frozenset(
     {
@@ -32,7 +38,21 @@ KNOWN_ROUTES = frozenset(
 )
 
 
+class GunicornJsonFormatter(JsonFormatter):
+    """service.logs' JSON line, with the process that wrote it (master or which worker)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.pid = record.process
+        return super().format(record)
+
+
 class PrivacyAccessLogger(Logger):  # type: ignore[misc]
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's handlers, with its error log's lines written as JSON."""
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(GunicornJsonFormatter())
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
             return

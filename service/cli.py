@@ -66,14 +66,29 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 1 if stats.bad_lines else 0
     stop = threading.Event()
+    if args.supervised:
+        # Started by `clearcount serve`: a Ctrl-C or SIGTERM sent to the whole group is the
+        # supervisor's to act on. It stops the collector first, so that the workers hand
+        # over their last segments, and then closes our standard input.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
+    else:
 
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
     follow(settings.data_dir, settings.load_interval_s, stop, settings.sites)
     return 0
+
+
+def _stop_at_end_of_input(stop: threading.Event) -> None:
+    """Set ``stop`` once standard input closes: the supervisor closed it, or died."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    stop.set()
 
 
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
@@ -341,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="drain the spool into the lake once")
     add_arguments(load, (*COMMON, "load_interval_s", "reader_grace_s"))
     load.add_argument("--follow", action="store_true", help="keep loading until stopped")
+    # `clearcount serve`'s own loader: stops when its standard input closes, not on signals.
+    load.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     load.set_defaults(func=cmd_load)
 
     erase = sub.add_parser("erase", help="erase one visitor's or user's rows everywhere")
@@ -432,11 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Command = args.func
     from pipelines.lake.load import LoadError
     from pipelines.lake.tables import LakeError
+    from service.extras import MissingExtra
     from service.serve import StartError
 
     try:
         return func(settings, args)
-    except (LakeError, LoadError, StartError) as exc:
+    except (LakeError, LoadError, StartError, MissingExtra) as exc:
         print(f"clearcount: {exc}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Final
 
+from service import interrupt
 from service.settings import Settings
 
 _settings = Settings.from_env()
@@ -53,7 +54,6 @@ PRELOADED: Final = (
     "service.http.collect",
     "flask_limiter",
     "prometheus_client",
-    "pandas",
     "pyarrow.dataset",
     "deltalake",
 )
@@ -63,7 +63,7 @@ def on_starting(server: Any) -> None:
     """Import the app's libraries in the master, once, before it forks any worker.
 
     Each worker still creates its own app (``service.wsgi``), but starts with Flask,
-    pyarrow, pandas and the collect path already in memory, shared copy-on-write, instead
+    pyarrow, delta-rs and the collect path already in memory, shared copy-on-write, instead
     of importing them itself, again for every worker that replaces one. With warm-up on,
     device-detector's rule files are read here too, once for every worker rather than 1 to
     2 s of CPU in each.
@@ -74,6 +74,11 @@ def on_starting(server: Any) -> None:
 
     if _settings.warm_up:
         warm_up()
+
+
+def when_ready(server: Any) -> None:
+    """Under ``clearcount serve``, leave Ctrl-C to the supervisor (service.interrupt)."""
+    interrupt.keep_ignoring()
 
 
 def pre_fork(server: Any, worker: Any) -> None:

@@ -5,10 +5,17 @@ A small supervisor runs two children: gunicorn (the collector) and
 die. On SIGTERM or SIGINT it stops gunicorn first, whose workers hand their
 open segments to the loader as they exit, then stops the loader, which
 drains the spool one last time.
+
+The same holds when the signal reaches the whole process group at once (Ctrl-C in a
+terminal, ``kill -TERM -<pgid>``): the children start with SIGINT ignored
+(service.interrupt), gunicorn stops gracefully on SIGTERM, and the loader ignores both
+signals and stops only when the supervisor closes its standard input, after gunicorn has
+exited.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -97,7 +104,25 @@ def prepare(settings: Settings) -> dict[str, str]:
 
 
 def _start_loader(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "load", "--follow"], env=env)
+    """The loader, stopped by closing its standard input (``load --supervised``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "load", "--follow", "--supervised"],
+        env=env,
+        stdin=subprocess.PIPE,
+    )
+
+
+def _stop_loader(loader: subprocess.Popen[bytes]) -> None:
+    """Close the loader's input, so it drains the spool once more and exits; kill it if it
+    has not within LOADER_STOP_TIMEOUT_S."""
+    if loader.stdin is not None:
+        with contextlib.suppress(OSError):
+            loader.stdin.close()
+    try:
+        loader.wait(LOADER_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        loader.kill()
+        loader.wait()
 
 
 def public_url(bind: str) -> str:
@@ -138,6 +163,8 @@ def serve(settings: Settings) -> int:
     if sites_written:
         log.info("wrote a demo sites file", extra={"path": str(settings.sites)})
     env = prepare(settings)
+    # The children inherit SIGINT ignored: a Ctrl-C to the group is this process's to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     loader = _start_loader(env)
     gunicorn = subprocess.Popen(
         [
@@ -178,14 +205,10 @@ def serve(settings: Settings) -> int:
             break
         if loader.poll() is not None and not stopping:
             log.error("loader exited; restarting it", extra={"code": loader.returncode})
+            _stop_loader(loader)  # reaped, its pipe closed
             loader = _start_loader(env)
         time.sleep(0.2)
-    if loader.poll() is None:
-        loader.send_signal(signal.SIGTERM)
-        try:
-            loader.wait(LOADER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            loader.kill()
+    _stop_loader(loader)
     log.info("stopped", extra={"gunicorn": code, "loader": loader.returncode})
     audit.record(
         settings.data_dir, "serve_stop", actor="operator", gunicorn=code, loader=loader.returncode

@@ -38,6 +38,7 @@ from typing import Any
 from gunicorn import http
 from gunicorn.workers.gthread import ThreadWorker
 
+from service import interrupt
 from service.http_errors import REFUSALS, answer_malformed, response_bytes
 from service.request_buffer import CONTINUE, RequestBuffer, Verdict
 from service.settings import Settings
@@ -84,6 +85,12 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 conn.close()
             return
         super().finish_request(conn, fs)
+
+    def init_signals(self) -> None:
+        """gunicorn's handlers, then SIGINT ignored again under ``clearcount serve``, which
+        stops the workers itself with SIGTERM (service.interrupt)."""
+        super().init_signals()
+        interrupt.keep_ignoring()
 
     def handle_quit(self, sig: Any, frame: Any) -> None:
         """SIGINT/SIGQUIT: stop at once, and only once.

@@ -10,7 +10,6 @@ the others live in ``pipelines/analysis/sql/<name>.sql`` with bound parameters.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from pipelines.analysis.metrics import (
     timeseries_sql,
 )
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params
+from service.extras import require
 from service.site_goals import Funnel, Goal
 
 QUERIES = Path(__file__).parent / "sql"
@@ -120,7 +120,7 @@ def traffic(
     label = labels[0]
     sites, first, last = _sites_and_days(con, site)
     start, end = date_from or first, date_to or last
-    pandas = importlib.import_module("pandas")
+    pandas = require("pandas", extra="notebooks", feature="the notebooks' tables")
     frames = (
         [con.execute(sql, bind(sql, params(s, start, end))).df() for s in sites]
         if start and end
@@ -163,7 +163,7 @@ def funnel(con: duckdb.DuckDBPyConnection, pages: list[str], site: str | None = 
     goals = tuple(Goal(page, page=page) for page in pages)
     sql = funnel_sql(Funnel("pages", tuple(g.name for g in goals)), goals)
     sites, first, last = _sites_and_days(con, site)
-    pandas = importlib.import_module("pandas")
+    pandas = require("pandas", extra="notebooks", feature="the notebooks' tables")
     columns = ["step", "page", "visits", "visitors", "drop_off", "conversion_rate"]
     if not (first and last and sites):
         return pandas.DataFrame(columns=columns)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlglot
 from pyarrow import dataset as ds
 
 from pipelines.lake.tables import Lake
+from service.extras import require
 
 RawTable = tuple[list[str], list[dict[str, Any]]]
 QUERY_THREADS = 4
@@ -34,6 +34,8 @@ def spark_rows(
 ) -> dict[str, RawTable]:
     """Each query (DuckDB's dialect, transpiled by sqlglot) on Spark over the lake's live
     files, with ``args`` as its named parameters; raw rows by query name."""
+    for module in ("pyspark", "sqlglot", "pandas"):
+        require(module, extra="spark", feature="report --engine spark")
     from pyspark.sql import SparkSession
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -89,6 +91,8 @@ def spark_rows(
 
 def run(spark: Any, duckdb_sql: str, args: dict[str, Any]) -> RawTable:
     """One query, in DuckDB's dialect, on Spark: its columns and raw rows."""
+    import sqlglot
+
     spark_sql = sqlglot.transpile(duckdb_sql, read="duckdb", write="spark")[0]
     # sqlglot writes DuckDB's quantile_cont(column, p) as a percentile_cont(column, p) that
     # Spark does not take; Spark's percentile(column, p) is the same exact, interpolated

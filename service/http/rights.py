@@ -8,12 +8,17 @@
 
 Abuse resistance: all three are rate-limited; a browser (one that sends
 Sec-Fetch-* headers) must send one of the site's Origins; and an unknown
-visitor gets the same work and the same answer shape as a known one.
+visitor gets the same work and the same answer shape as a known one. A failure
+while the request is carried out (storage unreachable, a bug) answers both
+endpoints with one JSON error, 503 ``rights_unavailable``, whoever was asked
+about: its status and body say nothing about the visitor.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from flask import Blueprint, Response, jsonify, request
@@ -30,6 +35,10 @@ from service.privacy.pseudonym import hmac64
 from service.sites import CONSENT_STATES, Site
 
 bp = Blueprint("rights", __name__)
+log = logging.getLogger("clearcount.http")
+
+RETRY_AFTER_S = "30"
+T = TypeVar("T")
 
 CONSENT_SOURCES = ("banner", "api", "gpc", "dnt")
 
@@ -68,6 +77,31 @@ class Refused(Exception):
 @bp.errorhandler(Refused)
 def _refused(exc: Refused) -> tuple[Response, int]:
     return jsonify(error=exc.error, message=exc.message), exc.status
+
+
+class RightsUnavailable(Exception):
+    """A valid export or erasure request that could not be carried out now."""
+
+
+@bp.errorhandler(RightsUnavailable)
+def _unavailable(exc: RightsUnavailable) -> tuple[Response, int]:
+    response = jsonify(
+        error="rights_unavailable", message="the request could not be carried out now; retry"
+    )
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response, 503
+
+
+def _carry_out(work: Callable[[], T]) -> T:
+    """``work()``, or RightsUnavailable when it fails: the same answer for a known visitor
+    as for an unknown one, with the failure's type logged (never its message, which may
+    quote a key)."""
+    try:
+        return work()
+    except Exception as exc:
+        failure = {"endpoint": request.endpoint, "error": type(exc).__name__}
+        log.error("rights request failed", extra=failure)
+        raise RightsUnavailable from None
 
 
 def _load(schema: Schema) -> tuple[dict[str, Any], Site]:
@@ -146,7 +180,12 @@ def consent() -> Response:
 def forget() -> tuple[Response, int]:
     """Durable before the 202; the loader removes the rows, including any still spooled."""
     data, site = _load(_VISITOR)
-    _erase(site, "visitor_key", hmac64(state().ctx.keys.site_secret(site.id), data["visitor_id"]))
+
+    def accept() -> None:
+        secret = state().ctx.keys.site_secret(site.id)
+        _erase(site, "visitor_key", hmac64(secret, data["visitor_id"]))
+
+    _carry_out(accept)
     return jsonify(status="accepted"), 202
 
 
@@ -154,7 +193,11 @@ def forget() -> tuple[Response, int]:
 def export() -> Response:
     data, site = _load(_VISITOR)
     ctx = state().ctx
-    key = hmac64(ctx.keys.site_secret(site.id), data["visitor_id"])
-    rows = export_visitor(ctx.settings.data_dir, site.id, key)
-    audit.record(ctx.settings.data_dir, "export", actor="visitor", site=site.id, rows=len(rows))
-    return Response(orjson.dumps(rows, default=str), mimetype="application/json")
+
+    def collect() -> bytes:
+        key = hmac64(ctx.keys.site_secret(site.id), data["visitor_id"])
+        rows = export_visitor(ctx.settings.data_dir, site.id, key)
+        audit.record(ctx.settings.data_dir, "export", actor="visitor", site=site.id, rows=len(rows))
+        return orjson.dumps(rows, default=str)
+
+    return Response(_carry_out(collect), mimetype="application/json")

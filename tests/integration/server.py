@@ -9,7 +9,6 @@ import random
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from pipelines.lake import rollups
 from pipelines.lake.tables import Lake, ensure_views, open_views
 from service.readiness import NotReady, kill_group, start_server, stop_group
 from service.storage.location import Location
-from tests import patience
+from tests import patience, product
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,7 +140,7 @@ class Server:
         with self.log_path.open("ab") as log:
             try:
                 self.proc = start_server(
-                    [sys.executable, "-m", "service.cli", "serve"],
+                    [*product.clearcount(), "serve"],
                     ready_url=self.url + "/healthz",
                     deadline_s=patience.START_S,
                     env=self.env(),
@@ -232,9 +231,7 @@ def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARCOUNT_")}
     return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "service.cli",
+            *product.clearcount(),
             *args,
             "--data-dir",
             str(data_dir),

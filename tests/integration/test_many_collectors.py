@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
 from service.readiness import kill_group
 from service.storage.location import Location
-from tests import patience
+from tests import patience, product
 from tests.integration.server import ROOT, SITES_TOML, Server, free_port, read_csv
 from tests.lake_bytes import holding, local_files
 
@@ -298,12 +297,15 @@ def test_two_collectors_share_one_lake_exactly_once(storage: SharedStorage, tmp_
         if storage.kind == "s3":  # the Spark report on the S3 lake equals DuckDB's
             day = time.strftime("%Y-%m-%d", time.gmtime())
             # Both engines at once, over the same settled lake: nothing writes to it now.
+            # DuckDB's from the base install; Spark's from the install with its extra.
+            command = {
+                "duckdb": product.clearcount(),
+                "spark": [product.WITH_EXTRAS, "-m", "service.cli"],
+            }
             reports = {
                 engine: subprocess.Popen(
                     [
-                        sys.executable,
-                        "-m",
-                        "service.cli",
+                        *command[engine],
                         "report",
                         "--site",
                         "shop",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests import patience
+from tests import patience, product
 from tests.integration.server import ROOT, Server
 
 pytestmark = pytest.mark.slow
@@ -66,7 +65,7 @@ def test_the_quick_start_event_is_stored_scrubbed_and_read_back_whole(server: Se
     snippet = block_with("import duckdb")
     code = shlex.split(snippet.split("\n# ", 1)[0])[2]  # .venv/bin/python -c "<code>"
     out = subprocess.run(
-        [sys.executable, "-c", code],
+        [product.python(), "-c", code],
         cwd=server.root,  # the README runs it where data/ is
         capture_output=True,
         text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from deltalake import DeltaTable
 
 from service.privacy.keys import KeyStore
 from service.privacy.pseudonym import hmac64
-from tests import patience
+from tests import patience, product
 from tests.integration.server import Server
 from tests.lake_bytes import holding, local_files
 
@@ -235,7 +234,7 @@ def test_a_reader_holding_the_views_open_is_undisturbed_by_erasure_and_compactio
             )
             assert forget.status_code == 202
             compactor = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "compact"],
+                [*product.clearcount(), "compact"],
                 env=server.env(),
                 stdout=subprocess.PIPE,
                 text=True,

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from pipelines.rights.erasure import RECEIPTS, pending_requests, process_pending
 from service.ingest.spool import SpoolWriter, ready_segments
 from service.privacy.keys import KeyStore
 from service.privacy.tombstones import Tombstones
-from tests import patience
+from tests import patience, product
 from tests.lake_bytes import holding, local_files
 
 DAY = dt.date(2026, 11, 20)
@@ -143,7 +142,7 @@ con.close()
 def start_reader(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
     reader = subprocess.Popen(
         [
-            sys.executable,
+            product.python(),
             "-c",
             READER,
             str(data_dir / "clearcount.duckdb"),

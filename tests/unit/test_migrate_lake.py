@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 from pipelines.lake.load import load_once
 from pipelines.lake.tables import ROLLUP_TABLES, SCHEMAS, ensure_views
 from service.ingest.spool import SpoolWriter
-from tests import patience
+from tests import patience, product
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 11, 20)
@@ -72,7 +71,7 @@ def old_lake(data_dir: Path) -> Path:
 
 def migrate(data_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", "migrate-lake", "--data-dir", str(data_dir), *flags],
+        [*product.clearcount(), "migrate-lake", "--data-dir", str(data_dir), *flags],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -152,7 +151,7 @@ def test_a_collector_refuses_to_start_on_a_lake_not_yet_converted(tmp_path: Path
     """A new Delta table over the old files would hide their rows from views and erasure."""
     old_lake(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "load", "--data-dir", str(tmp_path)],
+        [*product.clearcount(), "load", "--data-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

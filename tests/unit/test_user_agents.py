@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.ingest.event import QUARANTINE_REASONS, DropReason
 from service.ingest.useragent import WARM_UP, classify_user_agent, warm_up
-from tests import patience
+from tests import patience, product
 
 CHROME_LINUX = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
@@ -212,7 +211,7 @@ def test_workers_forked_from_the_master_start_with_the_rules_read(
 ) -> None:
     env = {**os.environ, "CLEARCOUNT_WARM_UP": warm, "CLEARCOUNT_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-c", FORKED_FROM_THE_MASTER],
+        [product.python(), "-c", FORKED_FROM_THE_MASTER],
         cwd=Path(__file__).parents[2],
         env=env,
         capture_output=True,
