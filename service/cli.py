@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             *COMMON,
             "bind",
+            "public_url",
             "trusted_proxies",
             "rate_limit",
             "rate_limit_storage",

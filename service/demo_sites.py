@@ -15,6 +15,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (names, not binds)
 
@@ -51,6 +52,18 @@ def origins_for_bind(bind: str) -> tuple[str, ...]:
     else:
         hosts = [host]
     return tuple(dict.fromkeys(_origin(h, port) for h in hosts))
+
+
+def public_url(public: str, bind: str) -> str:
+    """The collector's address for absolute URLs: ``public`` (``--public-url``) if set, else
+    the first Origin of the bind; never a request's ``Host``, which any client chooses."""
+    return public.rstrip("/") or origins_for_bind(bind)[0]
+
+
+def is_local_url(url: str) -> bool:
+    """True when ``url``'s host is this machine (loopback or ``localhost``)."""
+    host = urlsplit(url).hostname or ""
+    return _is_loopback(host.lower())
 
 
 def _toml_list(values: tuple[str, ...]) -> str:

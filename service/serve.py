@@ -26,10 +26,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from pipelines.lake.tables import ensure_views
 from pipelines.rights import audit
-from service.demo_sites import ensure_sites_file, origins_for_bind
+from service.demo_sites import ensure_sites_file, public_url
 from service.privacy.keys import KeyStore
 from service.settings import Settings, to_env
 from service.sites import Site, load_sites
@@ -87,9 +88,23 @@ def warn_about_versioned_buckets(settings: Settings) -> None:
             )
 
 
+def check_public_url(url: str) -> None:
+    """``--public-url`` is an http(s) origin, perhaps with a path prefix: nothing else can
+    stand before ``/beacon.js`` in a tag."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise StartError(
+            "--public-url (CLEARCOUNT_PUBLIC_URL) must be an http(s) URL such as "
+            "https://stats.example.com, with no query or fragment"
+        )
+
+
 def prepare(settings: Settings) -> dict[str, str]:
     """Data directory, views and metrics directory; the children's environment."""
     load_sites(settings.sites)  # fail here, readably, rather than in every worker
+    check_public_url(settings.public_url)
     check_shared_state(settings)
     warn_about_versioned_buckets(settings)
     (settings.data_dir / "spool").mkdir(parents=True, exist_ok=True)
@@ -125,15 +140,9 @@ def _stop_loader(loader: subprocess.Popen[bytes]) -> None:
         loader.wait()
 
 
-def public_url(bind: str) -> str:
-    """The address a person on this machine opens for a collector bound to ``bind``: the
-    first of the demo origins, which follow the bind the same way."""
-    return origins_for_bind(bind)[0]
-
-
 def banner(settings: Settings, sites: Mapping[str, Site], *, sites_written: bool) -> str:
     """What a person starting the collector needs first: where to look, and the API token."""
-    url = public_url(settings.bind)
+    url = public_url(settings.public_url, settings.bind)
     rows = [("about this collector", f"{url}/")]
     first = next((s for s in sites.values() if s.stats_token), None)
     if first is not None:

@@ -45,6 +45,12 @@ class Settings:
         Path("./sites.toml"), "CLEARCOUNT_SITES", "the sites configuration file (TOML)"
     )
     bind: str = _setting("127.0.0.1:8000", "CLEARCOUNT_BIND", "host:port the collector listens on")
+    public_url: str = _setting(
+        "",
+        "CLEARCOUNT_PUBLIC_URL",
+        "the collector's address as browsers reach it, for the absolute URLs it prints (the "
+        "landing page's beacon tag, the start banner); empty means http://<bind>",
+    )
     trusted_proxies: int = _setting(
         0,
         "CLEARCOUNT_TRUSTED_PROXIES",

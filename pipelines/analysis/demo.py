@@ -142,6 +142,9 @@ SEARCH = (
 SOCIAL = ("https://t.co/x1", "https://l.facebook.com/l.php", "https://www.reddit.com/r/shopping/")
 REFERRAL = ("https://blog.example.org/review", "https://news.example.net/best-of")
 CAMPAIGNS = ("november-news", "black-friday", "welcome-series")
+# An e-mail visit: the newsletter opened ten minutes before, its link followed just before.
+EMAIL_OPEN_LEAD_S = 600
+EMAIL_CLICK_LEAD_S = 3
 SECTIONS = (
     "",
     "pricing",
@@ -291,6 +294,10 @@ class Sender:
         self.plan.requests[path] += 1
 
 
+def _ms(at: dt.datetime) -> str:
+    return str(int(at.timestamp() * 1000))
+
+
 def _session(rng: random.Random, extra: random.Random, visit: Visit, sender: Sender) -> int:
     """One visit: entry with its source, a few pages, clicks, scroll; the events sent. The
     behaviour fields come from ``extra``, a generator of their own: the visits and events
@@ -306,11 +313,21 @@ def _session(rng: random.Random, extra: random.Random, visit: Visit, sender: Sen
     }.get(source)
     ts = visit.start
     if source == "email":
+        # The open and the click a little before the visit they lead to, on its day: the
+        # collector (in backfill mode) dates them by their ts, as it does the events.
         campaign = rng.choice(CAMPAIGNS)
-        sender.get(visit, "/api/pixel.gif", {"site": visit.site.id, "c": campaign})
+        opened = visit.start - dt.timedelta(seconds=EMAIL_OPEN_LEAD_S)
+        sender.get(
+            visit, "/api/pixel.gif", {"site": visit.site.id, "c": campaign, "ts": _ms(opened)}
+        )
         if rng.random() < 0.6 and visit.site.redirect_hosts:
             target = f"https://{visit.site.redirect_hosts[0]}/?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
-            sender.get(visit, "/r", {"site": visit.site.id, "to": target, "c": campaign})
+            clicked = visit.start - dt.timedelta(seconds=EMAIL_CLICK_LEAD_S)
+            sender.get(
+                visit,
+                "/r",
+                {"site": visit.site.id, "to": target, "c": campaign, "ts": _ms(clicked)},
+            )
         entry += f"?utm_source=newsletter&utm_medium=email&utm_campaign={campaign}"
     sent = 0
     long_visit = rng.random() < LONG_VISIT_SHARE

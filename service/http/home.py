@@ -5,14 +5,21 @@ demo shop when ``--demo`` is on, and any other page the app has, such as the
 dashboard or the API description, once registered) and the beacon tag for
 each configured site, ready to paste. Served under the demo's strict
 Content-Security-Policy: no script at all, styles from /static only.
+
+The tag's address is the collector's public URL (``--public-url``, else the bind),
+never the request's ``Host``: a client picks that header, and a page showing it would
+hand whoever reads it a tag that loads a script from the client's host. A collector on
+this machine's loopback address is being tried out with pages on ``localhost``, which
+the beacon ignores unless the tag says ``data-allow-local``: its tag says so.
 """
 
 from __future__ import annotations
 
 import html
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
+from service.demo_sites import is_local_url, public_url
 from service.http.demo import CSP
 from service.http.state import state
 
@@ -32,8 +39,15 @@ def _served(path: str) -> bool:
     return bool(adapter.test(path, method="GET"))
 
 
+def beacon_tag(base: str, site_id: str) -> str:
+    """The tag to paste for ``site_id``, loading the beacon from ``base``."""
+    local = " data-allow-local" if is_local_url(base) else ""
+    return f'<script defer src="{base}/beacon.js" data-site="{site_id}"{local}></script>'
+
+
 def _page() -> str:
-    base = request.host_url.rstrip("/")
+    settings = state().ctx.settings
+    base = public_url(settings.public_url, settings.bind)
     links = "\n".join(
         f'<li><a href="{path}">{label}</a>: {html.escape(about)}</li>'
         for path, label, about in PAGES
@@ -41,7 +55,7 @@ def _page() -> str:
     )
     snippets = "\n".join(
         f"<h3>{html.escape(site_id)}</h3>\n<pre><code>"
-        + html.escape(f'<script defer src="{base}/beacon.js" data-site="{site_id}"></script>')
+        + html.escape(beacon_tag(base, site_id))
         + "</code></pre>"
         for site_id in state().ctx.sites
     )

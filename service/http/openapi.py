@@ -9,7 +9,7 @@ fuzzes the running server against this document.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify
 
@@ -113,6 +113,13 @@ def _query(name: str, schema: dict[str, Any], *, required: bool = False, about: 
         "schema": schema,
         "description": about,
     }
+
+
+BACKFILL_TS: Final = _query(
+    "ts",
+    {"type": "string", "pattern": "^[0-9]{1,13}$"},
+    about="the hit's time, ms since the epoch; honoured only by a collector in backfill mode",
+)
 
 
 def _body(schema: dict[str, Any], *media: str) -> dict[str, Any]:
@@ -265,6 +272,7 @@ def document() -> dict[str, Any]:
                         _query("url", {"type": "string"}),
                         _query("ref", {"type": "string"}),
                         _query("c", {"type": "string"}),
+                        BACKFILL_TS,
                     ],
                     "responses": gif,
                 }
@@ -276,6 +284,7 @@ def document() -> dict[str, Any]:
                         _query("site", {"type": "string"}, required=True),
                         _query("to", {"type": "string"}, required=True),
                         _query("c", {"type": "string"}),
+                        BACKFILL_TS,
                     ],
                     "responses": {
                         "302": _answer("redirected"),

@@ -3,6 +3,10 @@
 Both answer the browser first: the pixel is always a GIF and a valid redirect
 always redirects, even when the event itself is invalid or cannot be spooled
 (that loss is counted in metrics, never hidden).
+
+In backfill mode (``clearcount demo``'s own collector, imports of old traffic) both
+take ``ts``, the event's time in ms since the epoch, as ``POST /api/event`` does; a
+collector not in backfill mode ignores it and dates the hit by its arrival.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from service.http.collect import count
 from service.http.redirect_safety import safe_redirect_target
 from service.http.state import state
 from service.ingest.event import Fields, Target
-from service.ingest.pipeline import process
+from service.ingest.pipeline import backfilled, process
 from service.ingest.spool import SpoolUnavailable
 from service.ingest.validate import load_fields
 
@@ -36,9 +40,17 @@ def _param(name: str) -> str | None:
     return value[:MAX_PARAM] if value else None
 
 
+def _ts() -> int | None:
+    """``ts`` as ms since the epoch: digits only, at most 13 of them, else None."""
+    value = request.args.get("ts", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 13 else None
+
+
 def _record(fields: Fields) -> None:
     app_state = state()
     client = client_from_request(request, app_state.ctx.clock())
+    if app_state.ctx.settings.backfill:
+        client = backfilled({"ts": _ts()}, client)
     try:
         count(process([fields], client, app_state.ctx, app_state.spool))
     except SpoolUnavailable:

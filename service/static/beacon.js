@@ -2,7 +2,7 @@
    Page views (SPA included), outbound/download/data-cc-event clicks, scroll depth and
    engaged time, with the visitor's consent applied here before anything is sent.
    No cookies; a visitor id lives in localStorage only under granted consent.
-   ES5, no build step; served minified, and it must stay within 1.5 KiB gzipped. */
+   ES5, no build step; served minified, and it must stay within 1,600 bytes gzipped. */
 (function (w, d, history, KEY) {
   var script = d.currentScript,
     data = script && script.dataset,
@@ -33,7 +33,10 @@
   }
 
   w.clearcount = safe;
-  if (!site || (/^(localhost|127\.|\[::1\]|$)/.test(loc.hostname) && data.allowLocal == null)) return;
+  // A page on this machine (or a file:) is a developer's: ignored unless the tag says so,
+  // and the console says why, once (console.warn answers undefined: the test goes on true).
+  if (!site || (/^(localhost|127\.|\[::1\]|$)/.test(loc.hostname) && data.allowLocal == null &&
+    !console.warn("clearcount: ignoring a local page; add data-allow-local to the tag"))) return;
   var api = new URL("api/", script.src),
     optOut = nav.doNotTrack == 1 || nav.globalPrivacyControl;
   try {

@@ -357,13 +357,25 @@ def test_events_waiting_when_a_navigation_away_begins_leave_as_a_beacon(
     tab.cookies_and_errors_clean()
 
 
-def test_local_pages_are_ignored_without_data_allow_local(stack: Stack, tab: Tab) -> None:
-    html = f'<!doctype html><link rel="icon" href="data:,"><script defer src="{stack.collector.url}/beacon.js" data-site="web"></script><p>local</p>'
-    url = stack.pages.add("/no-local", html)
-    tab.page.goto(url)
-    tab.page.evaluate("() => clearcount('event', 'never-sent')")  # the API exists and does nothing
-    settle(stack)
-    assert stack.collector.query("SELECT count(*) FROM events WHERE path = '/no-local'") == [(0,)]
+@pytest.mark.parametrize("allowed", [False, True], ids=["without", "with"])
+def test_local_pages_are_ignored_without_data_allow_local_and_the_console_says_why(
+    allowed: bool, stack: Stack, tab: Tab
+) -> None:
+    warnings: list[str] = []
+    tab.page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
+    path = f"/local-{'allowed' if allowed else 'ignored'}"
+    attribute = " data-allow-local" if allowed else ""
+    html = f'<!doctype html><link rel="icon" href="data:,"><script defer src="{stack.collector.url}/beacon.js" data-site="web"{attribute}></script><p>local</p>'
+    tab.page.goto(stack.pages.add(path, html))
+    tab.page.evaluate("() => clearcount('event', 'never-sent')")  # the API exists either way
+    where = f"events WHERE path = '{path}'"
+    if allowed:
+        assert stack.collector.wait_loaded(where, 1) >= 1
+        assert warnings == []
+    else:
+        settle(stack)
+        assert stack.collector.query(f"SELECT count(*) FROM {where}") == [(0,)]  # noqa: S608
+        assert warnings == ["clearcount: ignoring a local page; add data-allow-local to the tag"]
     tab.cookies_and_errors_clean()
 
 

@@ -89,3 +89,28 @@ def test_demo_traffic_has_the_promised_mix(tmp_path: Path, demo_source: Path) ->
         )
         > 0
     )
+
+
+def test_demo_mail_opens_and_clicks_fall_on_the_demo_days_like_its_page_views(
+    tmp_path: Path, demo_source: Path
+) -> None:
+    """Pixel opens and /r clicks carry their time as page views do: a week of demo traffic
+    spreads its e-mail activity over the week, and none of it is 'now'."""
+    data = copy_demo(demo_source, tmp_path)
+    con = duckdb.connect(str(data / "clearcount.duckdb"), read_only=True)
+    days = dict(
+        con.execute(
+            "SELECT kind, count(DISTINCT date) FROM ("
+            "  SELECT date, CASE WHEN type = 'open' THEN 'open'"
+            "    WHEN type = 'click' AND utm_campaign IS NOT NULL THEN 'mail click'"
+            "    WHEN type = 'pageview' THEN 'pageview' END AS kind FROM events"
+            ") WHERE kind IS NOT NULL GROUP BY kind"
+        ).fetchall()
+    )
+    assert days["open"] >= days["pageview"] - 1
+    assert days["mail click"] >= days["pageview"] - 1
+    recent = con.execute(
+        "SELECT count(*) FROM events WHERE (type = 'open' OR (type = 'click'"
+        " AND utm_campaign IS NOT NULL)) AND received_at > now() - INTERVAL 30 MINUTE"
+    ).fetchone()
+    assert recent == (0,), "the realtime panel shows no e-mail activity once the demo ends"

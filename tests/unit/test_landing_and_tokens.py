@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
 from service.app import create_app
@@ -20,9 +22,11 @@ stats_token = "blog-token-0123456789"
 """
 
 
-def client(tmp_path: Path, *, demo: bool) -> FlaskClient:
+def client(tmp_path: Path, *, demo: bool, **settings: str) -> FlaskClient:
     app = create_app(
-        Settings(data_dir=tmp_path, demo=demo), sites=parse_sites(SITES), housekeeping=False
+        Settings(data_dir=tmp_path, demo=demo, **settings),  # type: ignore[arg-type]
+        sites=parse_sites(SITES),
+        housekeeping=False,
     )
     return app.test_client()
 
@@ -36,7 +40,36 @@ def test_the_landing_page_links_the_demo_only_when_it_is_on(tmp_path: Path) -> N
     assert 'href="/healthz"' in off.text
     for site in ("shop", "blog"):
         assert f"data-site=&quot;{site}&quot;" in off.text
-    assert "http://collector.example/beacon.js" in off.text
+
+
+@pytest.mark.parametrize(
+    ("settings", "tag"),
+    [
+        (
+            {},
+            '<script defer src="http://127.0.0.1:8000/beacon.js" data-site="shop" data-allow-local>',
+        ),
+        (
+            {"bind": "[::1]:9000"},
+            '<script defer src="http://[::1]:9000/beacon.js" data-site="shop" data-allow-local>',
+        ),
+        (
+            {"bind": "0.0.0.0:8000", "public_url": "https://stats.example.com/"},
+            '<script defer src="https://stats.example.com/beacon.js" data-site="shop">',
+        ),
+        (
+            {"bind": "10.0.0.5:8000"},
+            '<script defer src="http://10.0.0.5:8000/beacon.js" data-site="shop">',
+        ),
+    ],
+    ids=["default-bind", "ipv6-loopback", "public-url", "lan-bind"],
+)
+def test_the_landing_page_tag_comes_from_the_public_url_never_the_host_header(
+    settings: dict[str, str], tag: str, tmp_path: Path
+) -> None:
+    page = client(tmp_path, demo=False, **settings).get("/", headers={"Host": "evil.test"}).text
+    assert html.escape(tag) in page
+    assert "evil.test" not in page
 
 
 def test_the_landing_page_escapes_the_host_it_was_asked_for(tmp_path: Path) -> None:
