@@ -53,6 +53,7 @@ from pipelines.analysis.metrics.behaviour import (
 )
 from pipelines.analysis.metrics.goals import funnel_sql, goal_params, goals_sql
 from pipelines.analysis.metrics.query import SHARED_TABLES
+from pipelines.analysis.spreadsheet import spreadsheet_safe
 from pipelines.analysis.stats import vitals_row, withhold_sub_counts
 from pipelines.lake.tables import open_views
 from service.sites import Site
@@ -437,6 +438,8 @@ def compute(
 def _cell(value: Any, column: str, k: int) -> str:
     if value is None and (column in COUNT_COLUMNS or column in RATE_OF):
         return WITHHELD
+    if isinstance(value, str):  # names and targets the site's visitors chose
+        return spreadsheet_safe(value)
     return "" if value is None else str(value)
 
 

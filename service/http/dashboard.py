@@ -17,7 +17,7 @@ import io
 import time
 import zipfile
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from flask import Blueprint, Response, request
@@ -26,10 +26,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from pipelines.analysis.metrics import METRICS, MetricsError
 from pipelines.analysis.metrics.behaviour import VITALS
 from pipelines.analysis.metrics.query import BUCKET_COLUMN
+from pipelines.analysis.spreadsheet import spreadsheet_safe
 from pipelines.analysis.stats import StatsError, query_from_args
 from service.dashboard import heatmap, session
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
 from service.dashboard.render import e, login_page, page, picker_page
+from service.demo_sites import public_url
 from service.http.access import current_session, may_read, same_token, session_key
 from service.http.demo import CSP as DEMO_CSP
 from service.http.state import state
@@ -60,7 +62,6 @@ WITHHELD_COLUMNS = frozenset(
         *VITALS,
     }
 )
-FORMULA_STARTS = frozenset("=+-@\t\r")
 
 # The demo's policy, with forms allowed to post to the collector itself (login, period).
 CSP = DEMO_CSP.replace("form-action 'none'", "form-action 'self'")
@@ -105,8 +106,35 @@ def login_form() -> BaseResponse:
     return _html(login_page(_sites(), request.args.get("site", "")))
 
 
+def _cross_site() -> bool:
+    """A form POST that another site's page made the browser send (login CSRF, a forced
+    logout): ``Sec-Fetch-Site`` says so, or the ``Origin`` is not this collector's own
+    (its address as the request reached it, or ``--public-url``). A request with neither
+    header (curl, a script) is not a browser's cross-site one."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    settings = state().ctx.settings
+    own = {request.host_url.rstrip("/"), public_url(settings.public_url, settings.bind)}
+    return origin not in {_origin_of(url) for url in own}
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _refuse_cross_site() -> BaseResponse:
+    message = "This form can only be sent from the collector's own page."
+    return _html(login_page(_sites(), "", message), 403)
+
+
 @bp.post("/dashboard/login")
 def login() -> BaseResponse:
+    if _cross_site():
+        return _refuse_cross_site()
     site_id = request.form.get("site", "")
     token = request.form.get("token", "")
     site = state().ctx.sites.get(site_id)
@@ -131,6 +159,8 @@ def login() -> BaseResponse:
 
 @bp.post("/dashboard/logout")
 def logout() -> BaseResponse:
+    if _cross_site():
+        return _refuse_cross_site()
     response = _redirect("/dashboard/login", 303)
     response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
     return response
@@ -230,8 +260,8 @@ def _cell(column: str, value: Any, first: bool) -> Any:
         if first:
             return "(none)"
         return "withheld" if column in WITHHELD_COLUMNS else ""
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
-        return "'" + value
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return value
 
 

@@ -47,19 +47,22 @@ def referrer_url(value: str) -> None:
 
 
 def flat_props(value: Mapping[str, Any]) -> None:
+    """A flat object of scalars. A key is the client's text (it may be an e-mail address,
+    or markup): a message names the key's position, never the key."""
     if len(value) > MAX_PROPS:
         raise RuleError(f"at most {MAX_PROPS} keys")
-    for key, item in value.items():
+    for position, (key, item) in enumerate(value.items()):
+        where = f"the value at key position {position}"
         if not isinstance(key, str) or not 0 < len(key) <= MAX_PROP_KEY:
-            raise RuleError(f"keys must be 1-{MAX_PROP_KEY} characters")
+            raise RuleError(f"the key at position {position} is not 1-{MAX_PROP_KEY} characters")
         if isinstance(item, str):
             if len(item) > MAX_PROP_VALUE:
-                raise RuleError(f"{key}: strings are at most {MAX_PROP_VALUE} characters")
+                raise RuleError(f"{where}: strings are at most {MAX_PROP_VALUE} characters")
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise RuleError(f"{key}: numbers must be finite")
+                raise RuleError(f"{where}: numbers must be finite")
         elif item is not None and not isinstance(item, (bool, int)):
-            raise RuleError(f"{key}: values must be strings, numbers, booleans or null")
+            raise RuleError(f"{where}: values must be strings, numbers, booleans or null")
 
 
 # Behaviour fields (DESIGN §9). The hover grid: 20 columns over the document's width, rows of
