@@ -39,3 +39,14 @@ def python() -> str:
 def clearcount() -> list[str]:
     """The ``clearcount`` console script of the base install, as a user runs it."""
     return [_base("clearcount")]
+
+
+# The extras the test virtualenv holds (pyproject.toml's test extra brings them all).
+EXTRAS: Final = frozenset({"spark", "notebooks"})
+
+
+def with_extra(extra: str) -> list[str]:
+    """``clearcount`` from the test virtualenv, for a feature of ``extra``."""
+    if extra not in EXTRAS:
+        raise ValueError(f"the test virtualenv has no extra {extra!r}")
+    return [WITH_EXTRAS, "-m", "service.cli"]

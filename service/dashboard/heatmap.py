@@ -69,6 +69,17 @@ class HeatmapView:
     vitals: dict[str, Any] | None
 
 
+# A path as the events table stores it: from "/", no query or fragment, no scheme.
+PAGE_PATH: Final = re.compile(r"/(?!/)[^?#\\\s]{0,1023}")
+# What the collector itself answers, whatever the site: requests that record, redirect or
+# act. A site served from the collector's own origin (the demo) has its pages elsewhere.
+COLLECTOR_ROUTES: Final = re.compile(r"/(api|r|dashboard|healthz|readyz|metrics|beacon\.js)(/.*)?")
+
+
+def is_collector_route(path: str) -> bool:
+    return COLLECTOR_ROUTES.fullmatch(path) is not None
+
+
 def choose(args: Mapping[str, str], pages: list[str]) -> tuple[str, str, str]:
     """The page (the most viewed one unless chosen), kind and width the URL asks for."""
     page = args.get("page") or (pages[0] if pages else "/")
@@ -81,11 +92,29 @@ def choose(args: Mapping[str, str], pages: list[str]) -> tuple[str, str, str]:
     return page, kind, width
 
 
+def viewed(data_dir: Path, top: Query, page: str) -> bool:
+    """Whether ``page`` is a path the site has page views for in the period.
+
+    The framed page is the site's origin plus this path: anything else (``/r?to=…``,
+    ``/api/pixel.gif?…``, a collector route on a site served from the collector) would
+    have the dashboard's reader's browser fetch a URL that counts a visit or a click.
+    """
+    if not PAGE_PATH.fullmatch(page) or is_collector_route(page):
+        return False
+    # The visits that viewed the page: any row at all (shown, or withheld as too small)
+    # means it was viewed, and a path none of them viewed has no visits to show.
+    only = dataclasses.replace(top, filters=(("path", page),))
+    rows, withheld = stats.breakdown(data_dir, only, "path", 100)
+    return withheld > 0 or any(r["value"] == page for r in rows)
+
+
 def build(data_dir: Path, query: Query, args: Mapping[str, str]) -> HeatmapView:
     query = dataclasses.replace(query, filters=(), compare=False)
     top = dataclasses.replace(query, metrics=("pageviews",))
     pages = [r["value"] for r in stats.breakdown(data_dir, top, "path", 20)[0] if r["value"]]
     page, kind, width = choose(args, pages)
+    if args.get("page") and page not in pages and not viewed(data_dir, top, page):
+        raise StatsError("page is a path of the site with page views in the period")
     cells, withheld = stats.heatmap(data_dir, query, page, kind, width)
     elements, elements_withheld = (
         stats.click_elements(data_dir, query, page, width) if kind == "click" else ([], 0)

@@ -32,7 +32,13 @@ from service.dashboard import heatmap, session
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
 from service.dashboard.render import e, login_page, page, picker_page
 from service.demo_sites import public_url
-from service.http.access import current_session, may_read, same_token, session_key
+from service.http.access import (
+    current_session,
+    may_read,
+    revocations,
+    same_token,
+    session_key,
+)
 from service.http.demo import CSP as DEMO_CSP
 from service.http.state import state
 from service.sites import Site
@@ -108,11 +114,16 @@ def login_form() -> BaseResponse:
 
 def _cross_site() -> bool:
     """A form POST that another site's page made the browser send (login CSRF, a forced
-    logout): ``Sec-Fetch-Site`` says so, or the ``Origin`` is not this collector's own
-    (its address as the request reached it, or ``--public-url``). A request with neither
-    header (curl, a script) is not a browser's cross-site one."""
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return True
+    logout). A browser's ``Sec-Fetch-Site`` decides: ``same-origin`` or ``none`` (typed,
+    a bookmark) is ours. Without it (a browser before Fetch Metadata), the ``Origin`` must
+    be this collector's own: its address as the request reached it, or ``--public-url``
+    (``null``, which a sandboxed frame sends, is not). A request with neither header
+    (curl, a script) is no browser's cross-site one. The pages send no Referer
+    (``Referrer-Policy: no-referrer``), so a browser's own form says ``Origin: null``:
+    Fetch Metadata, which every current browser sends, is what tells them apart."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("Origin")
     if origin is None:
         return False
@@ -147,7 +158,7 @@ def login() -> BaseResponse:
     response = _redirect(f"/dashboard/{site.id}", 303)
     response.set_cookie(
         session.COOKIE,
-        session.sign(session_key(), site.id, token, time.time(), lifetime),
+        session.sign(session_key(), site.id, token, time.time(), lifetime, session.new_sid()),
         max_age=lifetime,
         httponly=True,
         samesite="Strict",
@@ -161,6 +172,9 @@ def login() -> BaseResponse:
 def logout() -> BaseResponse:
     if _cross_site():
         return _refuse_cross_site()
+    live = current_session(request)
+    if live is not None:  # the cookie's copies, wherever they are, open nothing from now on
+        revocations().revoke(live.sid, live.expires)
     response = _redirect("/dashboard/login", 303)
     response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
     return response

@@ -177,11 +177,22 @@ def test_login_gives_a_strict_expiring_session_and_logout_ends_it(dash: Dash) ->
     )
     assert "Secure" in proxied.headers["Set-Cookie"]
 
+    kept = session.cookies["clearcount_session"]  # a copy taken before logging out
     out = session.post(f"{url}/dashboard/logout", allow_redirects=False, timeout=30)
     assert out.status_code == 303
     assert (
         session.get(f"{url}/dashboard/demo", allow_redirects=False, timeout=30).status_code == 302
     )
+    # The copy, replayed, opens nothing: not the dashboard, not the Stats API, on any worker
+    # (fresh connections land on either).
+    for _ in range(6):
+        replayed = {"clearcount_session": kept}
+        page = requests.get(
+            f"{url}/dashboard/demo", cookies=replayed, allow_redirects=False, timeout=30
+        )
+        assert page.status_code == 302
+        api = requests.get(f"{url}/api/stats/realtime?site=demo", cookies=replayed, timeout=30)
+        assert api.status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -436,6 +447,31 @@ def test_vitals_panel_shows_the_stats_apis_p75(dash: Dash, context: BrowserConte
     rated = page.locator("#panel-vitals td.rating").first.get_attribute("class") or ""
     assert re.search(r"\b(good|needs-improvement|poor)\b", rated)
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "/api/pixel.gif?site=demo&c=crafted",  # a pixel hit: counts a visit
+        "/r?site=demo&to=https://shop.example/",  # a campaign click
+        "/r",
+        "/api/pixel.gif",
+        "/dashboard/logout",
+        "//evil.test/x",
+        "/never-viewed-page",
+    ],
+    ids=["pixel-query", "redirect-query", "redirect", "pixel", "dashboard", "other-host", "unseen"],
+)
+def test_the_heatmap_frames_only_a_page_the_site_has_views_for(dash: Dash, asked: str) -> None:
+    share = {"auth": SHARE_TOKEN, "period": "7d"}
+    known = dash.api("breakdown", property="path", period="7d", metrics="pageviews")
+    viewed = known["results"][-1]["value"]  # viewed, though not the most viewed page
+    url = f"{dash.server.url}/dashboard/demo/heatmap"
+    ok = requests.get(url, params={**share, "page": viewed}, timeout=patience.HTTP_S)
+    assert ok.status_code == 200
+    refused = requests.get(url, params={**share, "page": asked}, timeout=patience.HTTP_S)
+    assert refused.status_code == 400
+    assert "<iframe" not in refused.text
 
 
 def test_heatmap_view_draws_the_stats_apis_cells(

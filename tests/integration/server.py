@@ -227,11 +227,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def run_cli(*args: str, data_dir: Path, sites: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, data_dir: Path, sites: Path, extra: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A ``clearcount`` command from the base install; with ``extra`` (a feature of that
+    extra, such as ``report --engine spark``), from the install that has it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARCOUNT_")}
+    command = product.clearcount() if extra is None else product.with_extra(extra)
     return subprocess.run(
         [
-            *product.clearcount(),
+            *command,
             *args,
             "--data-dir",
             str(data_dir),

@@ -300,7 +300,7 @@ def test_two_collectors_share_one_lake_exactly_once(storage: SharedStorage, tmp_
             # DuckDB's from the base install; Spark's from the install with its extra.
             command = {
                 "duckdb": product.clearcount(),
-                "spark": [product.WITH_EXTRAS, "-m", "service.cli"],
+                "spark": product.with_extra("spark"),
             }
             reports = {
                 engine: subprocess.Popen(

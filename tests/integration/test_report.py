@@ -39,6 +39,7 @@ def run_report(data: Path, out: Path, *options: str) -> None:
         *options,
         data_dir=data,
         sites=data.parent / "sites.toml",
+        extra="spark" if "spark" in options else None,
     )
     assert result.returncode == 0, result.stderr[-3000:]
 

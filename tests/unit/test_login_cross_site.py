@@ -26,6 +26,9 @@ CASES = [
     ({"Sec-Fetch-Site": "cross-site"}, False),
     ({"Sec-Fetch-Site": "same-site"}, False),  # a sibling subdomain is another site's page
     ({"Origin": "null"}, False),  # a sandboxed frame or a data: page
+    # The collector's own form under its no-referrer policy: Fetch Metadata tells.
+    ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, True),
+    ({"Origin": BASE, "Sec-Fetch-Site": "cross-site"}, False),
     ({"Origin": "http://127.0.0.1:8001"}, False),
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
