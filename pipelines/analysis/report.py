@@ -182,12 +182,15 @@ class Table:
 
 def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) -> Table:
     counts = [c for c in columns if c in COUNT_COLUMNS]
-    flagged = [any(r[c] is not None and r[c] < k for c in counts) for r in rows]
+    # A 0 describes no one: shown as 0, it neither is withheld nor makes another row so.
+    flagged = [any(r[c] is not None and 0 < r[c] < k for c in counts) for r in rows]
     # Rows that add up to a published total need a second row withheld with a lone one;
     # goals and funnel steps overlap (a visitor reaches several), so they add up to nothing.
     dimensional = name not in NOT_PARTS and len(rows) > 1
     if dimensional and sum(flagged) == 1:
-        shown = [i for i, f in enumerate(flagged) if not f]
+        # The second must hide something: withholding a 0 beside it would still let the
+        # total give the lone one away.
+        shown = [i for i, f in enumerate(flagged) if not f and any(rows[i][c] for c in counts)]
         if shown:
             smallest = min(shown, key=lambda i: tuple(rows[i][c] or 0 for c in counts))
             flagged[smallest] = True
@@ -196,7 +199,7 @@ def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) 
         row = dict(row)
         for c in counts:
             # a flagged row of a table is withheld whole; the overview keeps what is above k
-            if row[c] is not None and (row[c] < k or (flag and name != "overview")):
+            if row[c] is not None and (0 < row[c] < k or (flag and name != "overview")):
                 row[c] = None
         for rate, base in RATE_OF.items():
             if rate in row and base in row and row[base] is None:

@@ -218,8 +218,11 @@ def _values(query: Query) -> dict[str, Any]:
 
 
 def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
-    """Counts below k become null, and so do rates and means computed from too few visits."""
-    hidden = [name for name in COUNTS if name in row and row[name] is not None and row[name] < k]
+    """Counts below k become null, and so do rates and means computed from too few visits.
+    A 0 describes no one: it is shown as 0 and withholds nothing."""
+    hidden = [
+        name for name in COUNTS if name in row and row[name] is not None and 0 < row[name] < k
+    ]
     if "visits" in hidden or "pageviews" in hidden:
         hidden += [n for n in row if n in METRICS and not METRICS[n].count and n not in hidden]
     for name in hidden:
@@ -362,7 +365,7 @@ GOAL_UNITS = {
 
 
 def _withhold(row: dict[str, Any], counts: tuple[str, ...], k: int, also: tuple[str, ...]) -> None:
-    hidden = [c for c in counts if row[c] is not None and row[c] < k]
+    hidden = [c for c in counts if row[c] is not None and 0 < row[c] < k]  # 0 is no one
     if hidden:
         for name in (*counts, *also):
             row[name] = None

@@ -119,6 +119,15 @@ def _change(name: str, change: float | None) -> str:
     return f'<span class="change {kind}">{arrow} {abs(change):g} {unit}</span>'
 
 
+def _previous(view: View, name: str) -> str:
+    """The previous period's value; "no data" when it had no visits (a rate or mean of no
+    visits is undefined, not withheld)."""
+    previous = view.top[name]["previous"]
+    if previous is None and view.top.get("visits", {}).get("previous") == 0:
+        return "no data"
+    return format_value(name, previous)
+
+
 def _top(view: View) -> str:
     cards = []
     for name in TOP_METRICS:
@@ -127,7 +136,7 @@ def _top(view: View) -> str:
             f'<div class="metric" data-metric="{name}"><h3>{e(LABELS[name])}</h3>'
             f'<p class="value">{e(format_value(name, entry["value"]))}</p>'
             f'<p class="previous">{_change(name, entry["change"])} '
-            f'<span class="was">vs {e(format_value(name, entry["previous"]))}</span></p></div>'
+            f'<span class="was">vs {e(_previous(view, name))}</span></p></div>'
         )
     return '<section class="top" aria-label="Top metrics">' + "".join(cards) + "</section>"
 

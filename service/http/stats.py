@@ -134,7 +134,7 @@ def stats_realtime() -> Response:
     site = _authorized_site()
     ctx = state().ctx
     visitors = realtime_visitors(ctx.settings.data_dir, site.id, ctx.clock())
-    suppressed = visitors < site.k
+    suppressed = 0 < visitors < site.k  # nobody is no one: 0 is shown
     return jsonify(
         visitors=None if suppressed else visitors,
         **({"suppressed": ["visitors"]} if suppressed else {}),
