@@ -138,7 +138,8 @@ class Settings:
     login_rate_limit: int = _setting(
         10,
         "CLEARCOUNT_LOGIN_RATE_LIMIT",
-        "wrong dashboard tokens per minute per client before logins answer 429; 0 turns it off",
+        "wrong dashboard tokens per minute per client network, counted across every worker "
+        "and collector sharing the keys, before its logins answer 429; 0 turns it off",
     )
     reader_grace_s: float = _setting(
         30.0,

@@ -29,6 +29,7 @@ from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.spreadsheet import spreadsheet_safe
 from pipelines.analysis.stats import StatsError, query_from_args
 from service.dashboard import heatmap, session
+from service.dashboard.login_limit import LoginFailures
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
 from service.dashboard.render import e, login_page, page, picker_page
 from service.demo_sites import public_url
@@ -40,6 +41,7 @@ from service.http.access import (
     session_key,
 )
 from service.http.demo import CSP as DEMO_CSP
+from service.http.ratelimit import network_key
 from service.http.state import state
 from service.sites import Site
 
@@ -112,6 +114,21 @@ def login_form() -> BaseResponse:
     return _html(login_page(_sites(), request.args.get("site", "")))
 
 
+def login_failures() -> LoginFailures:
+    """Wrong tokens per client network, shared by every worker and collector."""
+    app_state = state()
+    if app_state.login_failures is None:
+        limit = app_state.ctx.settings.login_rate_limit
+        app_state.login_failures = LoginFailures(app_state.ctx.keys.objects, limit)
+    return app_state.login_failures
+
+
+def _network() -> str:
+    ctx = state().ctx
+    secret = ctx.keys.rate_limit_key()
+    return network_key(secret, request.remote_addr or "", ctx.settings.rate_limit_ipv6_prefix)
+
+
 def _cross_site() -> bool:
     """A form POST that another site's page made the browser send (login CSRF, a forced
     logout). A browser's ``Sec-Fetch-Site`` decides: ``same-origin`` or ``none`` (typed,
@@ -149,7 +166,15 @@ def login() -> BaseResponse:
     site_id = request.form.get("site", "")
     token = request.form.get("token", "")
     site = state().ctx.sites.get(site_id)
+    failures, network, now = login_failures(), _network(), time.time()
+    if failures.limited(network, now):
+        limited = _html(
+            login_page(_sites(), site_id, "Too many wrong tokens from your network; wait."), 429
+        )
+        limited.headers["Retry-After"] = str(failures.retry_after_s())
+        return limited
     if site is None or not same_token(site.stats_token, token):
+        failures.record(network, now)
         return _html(
             login_page(_sites(), site_id, "That token does not open this site's dashboard."), 401
         )

@@ -9,6 +9,8 @@ The bucket key is an HMAC under a secret from ``keys/``, so neither memory
 nor a shared store (redis) ever holds an IP or a plainly reversible hash of
 one. With ``memory://`` each gunicorn worker counts on its own; point
 ``CLEARCOUNT_RATE_LIMIT_STORAGE`` at redis for one limit across workers.
+Wrong dashboard tokens are counted apart, across workers and collectors, in the keys
+location (service.dashboard.login_limit), under the same network key.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ LIMITED_ENDPOINTS = (
     "rights.forget",
     "rights.export",
 )
-LOGIN_ENDPOINT = "dashboard.login"
 
 
 def rate_limit_network(address: str, ipv6_prefix: int) -> str:
@@ -40,19 +41,19 @@ def rate_limit_network(address: str, ipv6_prefix: int) -> str:
     return address if ip is None else client_network(ip, ipv6_prefix)
 
 
+@functools.lru_cache(maxsize=4096)
+def network_key(secret: bytes, address: str, ipv6_prefix: int) -> str:
+    """The keyed hash a client's network is counted under: never the address itself."""
+    return format(hmac64(secret, rate_limit_network(address, ipv6_prefix)), "x")
+
+
 def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limiter | None:
-    if settings.rate_limit <= 0 and settings.login_rate_limit <= 0:
+    if settings.rate_limit <= 0:
         return None
     secret = keys.rate_limit_key()
 
-    @functools.lru_cache(maxsize=4096)
-    def bucket(address: str) -> str:
-        return format(
-            hmac64(secret, rate_limit_network(address, settings.rate_limit_ipv6_prefix)), "x"
-        )
-
     def client_key() -> str:
-        return bucket(request.remote_addr or "")
+        return network_key(secret, request.remote_addr or "", settings.rate_limit_ipv6_prefix)
 
     limiter = Limiter(
         client_key,
@@ -68,12 +69,4 @@ def install_rate_limit(app: Flask, settings: Settings, keys: KeyStore) -> Limite
         for endpoint in LIMITED_ENDPOINTS:
             # The decorated function does the checking, so it must be the registered view.
             app.view_functions[endpoint] = shared(app.view_functions[endpoint])  # type: ignore[assignment]
-    if settings.login_rate_limit > 0 and LOGIN_ENDPOINT in app.view_functions:
-        # Only wrong tokens count: guessing is limited, signing in is not.
-        wrong_tokens = limiter.limit(
-            f"{settings.login_rate_limit}/minute",
-            scope="dashboard-login",
-            deduct_when=lambda response: response.status_code == 401,
-        )
-        app.view_functions[LOGIN_ENDPOINT] = wrong_tokens(app.view_functions[LOGIN_ENDPOINT])  # type: ignore[assignment]
     return limiter
