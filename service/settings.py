@@ -135,6 +135,12 @@ class Settings:
         "CLEARCOUNT_DASHBOARD_SESSION_HOURS",
         "hours a dashboard login lasts before the site's stats_token is asked for again",
     )
+    forget_rate_limit: int = _setting(
+        10,
+        "CLEARCOUNT_FORGET_RATE_LIMIT",
+        "erasure requests (POST /api/forget) per minute per client network, counted across "
+        "every worker and collector sharing the keys, before it answers 429; 0 turns it off",
+    )
     login_rate_limit: int = _setting(
         10,
         "CLEARCOUNT_LOGIN_RATE_LIMIT",

@@ -96,11 +96,19 @@ def sweep_orphans(lake: Lake, table: str, older_than_s: float = ORPHAN_AGE_S) ->
     return len(old)
 
 
-def holds(lake: Lake, table: str, path: str, column: str, key: int) -> bool:
+def holding(
+    lake: Lake, table: str, path: str, wanted: set[tuple[str, int]]
+) -> set[tuple[str, int]]:
+    """Which of the (column, key) pseudonyms the file holds, read once for all of them."""
     filesystem_, root = filesystem(lake)
+    columns = sorted({column for column, _ in wanted})
     with filesystem_.open_input_file(f"{root}/{table}/{path}") as source:
         parquet = pq.ParquetFile(source)
-        if column not in parquet.schema_arrow.names:
-            return False
-        values = parquet.read(columns=[column])[column]
-    return bool(pc.any(pc.equal(values, pa.scalar(key, pa.int64()))).as_py())
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        data = parquet.read(columns=present)
+    found: set[tuple[str, int]] = set()
+    for column in present:
+        keys = pa.array(sorted({key for c, key in wanted if c == column}), pa.int64())
+        hits = pc.filter(keys, pc.is_in(keys, value_set=pc.unique(data[column].drop_null())))
+        found |= {(column, key) for key in hits.to_pylist()}
+    return found

@@ -16,12 +16,15 @@ pseudonyms) nor of the keys location holds the pseudonym.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
+import functools
+import operator
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,37 +99,69 @@ def pending_requests(objects: Objects) -> list[ErasureRequest]:
     return out
 
 
-def _days_holding(lake: Lake, table: str, request: ErasureRequest) -> list[dt.date]:
+Target = tuple[str, str, int]  # (site, pseudonym column, key)
+
+
+def _target(request: ErasureRequest) -> Target:
+    return (request.site, request.column, request.key)
+
+
+def _days_holding(lake: Lake, table: str, targets: set[Target]) -> dict[Target, set[dt.date]]:
+    """The days of ``table`` that hold each pseudonym: one scan of the table for every
+    pending request, whatever their number (a flood of forgets costs one read a round)."""
+    columns = [c for c in ERASABLE[table] if any(t[1] == c for t in targets)]
+    if not columns:
+        return {}
+    sites = sorted({t[0] for t in targets})
+    matches = [
+        ds.field(column).isin(
+            pa.array(sorted({t[2] for t in targets if t[1] == column}), pa.int64())
+        )
+        for column in columns
+    ]
+    wanted = functools.reduce(operator.or_, matches)
     found = (
         lake.table(table)
         .to_pyarrow_dataset()
-        .to_table(
-            columns=["date"],
-            filter=(ds.field("site") == request.site) & (ds.field(request.column) == request.key),
-        )
+        .to_table(columns=["site", "date", *columns], filter=ds.field("site").isin(sites) & wanted)
     )
-    return sorted(set(found["date"].to_pylist()))
+    days: dict[Target, set[dt.date]] = {}
+    for row in found.to_pylist():
+        for column in columns:
+            target = (row["site"], column, row[column])
+            if target in targets:
+                days.setdefault(target, set()).add(row["date"])
+    return days
 
 
-def _rewrite(lake: Lake, table: str, request: ErasureRequest, days: list[dt.date]) -> int:
-    """The partitions without the pseudonym's rows, in one commit; the rows removed.
+def _rewrite(
+    lake: Lake, table: str, site: str, days: list[dt.date], targets: set[Target]
+) -> dict[Target, int]:
+    """The site's partitions on ``days`` without any of the pseudonyms' rows, in one
+    commit; the rows removed, by pseudonym.
 
     The commit's predicate names only the site and the days, so the log never
-    holds the pseudonym.
+    holds a pseudonym.
     """
     day_list = ", ".join(f"'{d.isoformat()}'" for d in days)
-    predicate = f"{partition_predicate(request.site)} AND date IN ({day_list})"
+    predicate = f"{partition_predicate(site)} AND date IN ({day_list})"
+    columns = [c for c in ERASABLE[table] if any(t[1] == c for t in targets)]
 
-    def change() -> int:
+    def change() -> dict[Target, int]:
         current = lake.table(table)
         rows = current.to_pyarrow_dataset().to_table(
-            filter=(ds.field("site") == request.site) & ds.field("date").isin(days)
+            filter=(ds.field("site") == site) & ds.field("date").isin(days)
         )
-        key = pa.scalar(request.key, pa.int64())
-        hit = pc.fill_null(pc.equal(rows[request.column], key), False)
-        removed = int(pc.sum(hit).as_py() or 0)
+        hit = pa.array([False] * rows.num_rows, pa.bool_())
+        removed: dict[Target, int] = {}
+        for column in columns:
+            keys = pa.array(sorted({t[2] for t in targets if t[1] == column}), pa.int64())
+            matched = pc.fill_null(pc.is_in(rows[column], value_set=keys), False)
+            hit = pc.or_(hit, matched)
+            for key, n in collections.Counter(rows[column].filter(matched).to_pylist()).items():
+                removed[(site, column, key)] = n
         if not removed:
-            return 0
+            return {}
         kept = rows.filter(pc.invert(hit)).select(TABLE_SCHEMAS[table].names)
         if kept.num_rows:
             write_deltalake(
@@ -143,48 +178,68 @@ def _rewrite(lake: Lake, table: str, request: ErasureRequest, days: list[dt.date
     return retrying(change, f"erase from {table}")
 
 
-def leftovers(lake: Lake, request: ErasureRequest, settled: float) -> bool:
-    """Whether a file no reader sees still holds the pseudonym: one a commit replaced that
-    vacuum must keep for the grace, or an orphan of a write that never committed, young
-    enough to be in flight still. Orphans holding it are deleted here when they are old,
-    or when they were written before ``settled`` (the erasure's last rewrite, or its
-    acceptance, a grace ago): such a file is a crashed write's, or a rewrite's that read
-    the rows the erasure removed and so can never commit (a rewrite that lost a race
-    redoes its work under new names and leaves its first files behind)."""
+def leftovers(lake: Lake, waiting: dict[Target, float]) -> set[Target]:
+    """Of the pseudonyms waiting to complete (each with the time its erasure ``settled``),
+    those that a file no reader sees still holds: one a commit replaced that vacuum must
+    keep for the grace, or an orphan of a write that never committed, young enough to be
+    in flight still. Orphans holding them are deleted here when they are old, or when
+    they were written before ``settled`` (the erasure's last rewrite, or its acceptance,
+    a grace ago): such a file is a crashed write's, or a rewrite's that read the rows the
+    erasure removed and so can never commit (a rewrite that lost a race redoes its work
+    under new names and leaves its first files behind). Each file is read once, for all
+    the pseudonyms together."""
     now = time.time()
+    held: set[Target] = set()
     for table, columns in ERASABLE.items():
-        if request.column not in columns:
+        mine = {t: settled for t, settled in waiting.items() if t[1] in columns}
+        if not mine:
             continue
         live = files.live_files(lake, table)
         removed = files.removed_files(lake, table)
-        for stored in files.stored_files(lake, table, request.site):
-            if stored.path in live:
-                continue  # searched through the table: rewritten until it holds none
-            if not files.holds(lake, table, stored.path, request.column, request.key):
-                continue
-            in_flight = settled <= stored.modified and now - stored.modified < files.ORPHAN_AGE_S
-            if stored.path in removed or in_flight:
-                return True
-            files.delete(lake, table, stored.path)
-    return False
+        for site in sorted({t[0] for t in mine}):
+            wanted = {(column, key) for s, column, key in mine if s == site}
+            for stored in files.stored_files(lake, table, site):
+                if stored.path in live:
+                    continue  # searched through the table: rewritten until it holds none
+                inside = {(site, *pair) for pair in files.holding(lake, table, stored.path, wanted)}
+                if not inside:
+                    continue
+                young = now - stored.modified < files.ORPHAN_AGE_S
+                in_flight = any(young and mine[t] <= stored.modified for t in inside)
+                if stored.path in removed or in_flight:
+                    held |= inside  # kept, so each pseudonym it holds waits a round
+                else:
+                    files.delete(lake, table, stored.path)
+    return held
 
 
 def _state_name(request: ErasureRequest) -> str:
     return f"{PENDING}/{request.id}.state"
 
 
-def process_request(lake: Lake, request: ErasureRequest) -> dict[str, Any]:
-    """Rewrite every partition that holds the pseudonym; what was removed, by table."""
-    removed: dict[str, int] = {}
-    partitions = 0
-    for table, columns in ERASABLE.items():
-        if request.column not in columns:
-            continue
-        days = _days_holding(lake, table, request)
-        if days and (n := _rewrite(lake, table, request, days)):
-            removed[table] = removed.get(table, 0) + n
-            partitions += len(days)
-    return {"rows_removed": removed, "partitions_rewritten": partitions}
+@dataclass
+class Removed:
+    """What one round removed of one pseudonym."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # by table
+    partitions: int = 0
+
+
+def process_requests(lake: Lake, requests: list[ErasureRequest]) -> dict[Target, Removed]:
+    """Rewrite every partition that holds one of the pseudonyms, once per table and site
+    for all of them; what was removed, by pseudonym."""
+    targets = {_target(r) for r in requests}
+    removed: dict[Target, Removed] = {}
+    for table in ERASABLE:
+        days = _days_holding(lake, table, targets)
+        for site in sorted({t[0] for t in days}):
+            mine = {t for t in days if t[0] == site}
+            union = sorted(set().union(*(days[t] for t in mine)))
+            for target, n in _rewrite(lake, table, site, union, mine).items():
+                entry = removed.setdefault(target, Removed())
+                entry.rows[table] = n
+                entry.partitions += len(days[target])
+    return removed
 
 
 def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str, Any]]:
@@ -200,29 +255,39 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
     objects = keys.objects
     receipts = []
     grace = reader_grace()
-    for request in pending_requests(objects):
+    requests = pending_requests(objects)
+    if not requests:
+        return []
+    done = process_requests(lake, requests)  # one scan and one commit a table and site
+    now = time.time()
+    waiting: dict[ErasureRequest, tuple[dict[str, Any], float]] = {}
+    for request in requests:
         stored = objects.get(_state_name(request))
         state: dict[str, Any] = (
             orjson.loads(stored)
             if stored
             else {"rows_removed": {}, "partitions_rewritten": 0, "rewritten_at": None}
         )
-        done = process_request(lake, request)
-        now = time.time()
-        if done["rows_removed"]:
-            for table, n in done["rows_removed"].items():
+        removed = done.get(_target(request))
+        if removed is not None:
+            for table, n in removed.rows.items():
                 state["rows_removed"][table] = state["rows_removed"].get(table, 0) + n
-            state["partitions_rewritten"] += done["partitions_rewritten"]
+            state["partitions_rewritten"] += removed.partitions
             state["rewritten_at"] = now
             objects.put(_state_name(request), orjson.dumps(state))
             continue
         since = state["rewritten_at"] or dt.datetime.fromisoformat(request.requested_at).timestamp()
-        if now - since < grace:
+        if now - since >= grace:
+            waiting[request] = (state, since)
+    if not waiting:
+        return []
+    for table in ERASABLE:
+        lake.vacuum(table, grace)
+    # replaced files within the grace, or young orphans: those complete in a later round
+    held = leftovers(lake, {_target(r): since for r, (_, since) in waiting.items()})
+    for request, (state, _) in waiting.items():
+        if _target(request) in held:
             continue
-        for table in ERASABLE:
-            lake.vacuum(table, grace)
-        if leftovers(lake, request, since):
-            continue  # replaced files within the grace, or young orphans: a later round
         receipt = {
             "request_id": request.id,
             "site": request.site,

@@ -29,7 +29,6 @@ from pipelines.analysis.metrics.query import BUCKET_COLUMN
 from pipelines.analysis.spreadsheet import spreadsheet_safe
 from pipelines.analysis.stats import StatsError, query_from_args
 from service.dashboard import heatmap, session
-from service.dashboard.login_limit import LoginFailures
 from service.dashboard.panels import PANEL_IDS, SERIES_METRICS, TOP_METRICS, View, build_view
 from service.dashboard.render import e, login_page, page, picker_page
 from service.demo_sites import public_url
@@ -44,6 +43,7 @@ from service.http.demo import CSP as DEMO_CSP
 from service.http.ratelimit import network_key
 from service.http.state import state
 from service.sites import Site
+from service.storage.shared_counts import LOGIN_FAILURES, SharedCounts
 
 bp = Blueprint("dashboard", __name__)
 
@@ -114,12 +114,12 @@ def login_form() -> BaseResponse:
     return _html(login_page(_sites(), request.args.get("site", "")))
 
 
-def login_failures() -> LoginFailures:
+def login_failures() -> SharedCounts:
     """Wrong tokens per client network, shared by every worker and collector."""
     app_state = state()
     if app_state.login_failures is None:
         limit = app_state.ctx.settings.login_rate_limit
-        app_state.login_failures = LoginFailures(app_state.ctx.keys.objects, limit)
+        app_state.login_failures = SharedCounts(app_state.ctx.keys.objects, LOGIN_FAILURES, limit)
     return app_state.login_failures
 
 

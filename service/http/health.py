@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
+from pipelines.rights.erasure import PENDING
 from service import metrics
 from service.http.state import state
 from service.ingest.spool import backlog_bytes, can_write, free_bytes, oldest_ready_age_s
+from service.storage.objects import Objects
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger("clearcount.http")
 
 
 @bp.get("/healthz")
@@ -38,8 +46,26 @@ def readyz() -> tuple[Response, int]:
         "loader_lag_s": round(lag, 3),
         "spool_backlog_bytes": backlog,
         "free_bytes": free,
+        **erasure_backlog(state().ctx.keys.objects, state().ctx.clock()),
     }
     return jsonify(body), 200 if ready else 503
+
+
+def erasure_backlog(objects: Objects, now: dt.datetime) -> dict[str, Any]:
+    """Erasures accepted and not yet completed (any collector's), and the oldest one's age:
+    reported, not a readiness check (ingest does not wait on them); null when the shared
+    keys location cannot be read now."""
+    try:
+        ids = [n.rsplit("/", 1)[-1] for n in objects.list(PENDING) if n.endswith(".json")]
+    except Exception as exc:  # OSError on disk, botocore's errors on S3
+        log.warning("erasure backlog unknown", extra={"error": type(exc).__name__})
+        return {"erasures_pending": None, "oldest_erasure_age_s": None}
+    accepted = []
+    for request_id in ids:  # <UTC %Y%m%dT%H%M%S>-<random>.json
+        with contextlib.suppress(ValueError):
+            accepted.append(dt.datetime.strptime(request_id[:15] + "Z", "%Y%m%dT%H%M%S%z"))
+    oldest = round((now - min(accepted)).total_seconds()) if accepted else 0
+    return {"erasures_pending": len(ids), "oldest_erasure_age_s": oldest}
 
 
 @bp.get("/metrics")

@@ -458,7 +458,8 @@ def document() -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "readiness: spool writable, free space, backlog, loader lag",
+                    "summary": "readiness: spool writable, free space, backlog, loader lag; the "
+                    "erasure backlog (erasures_pending, oldest_erasure_age_s), reported",
                     "responses": {
                         "200": _answer("ready", {"type": "object"}),
                         "503": _answer("not ready; the checks say why", {"type": "object"}),

@@ -10,7 +10,7 @@ nor a shared store (redis) ever holds an IP or a plainly reversible hash of
 one. With ``memory://`` each gunicorn worker counts on its own; point
 ``CLEARCOUNT_RATE_LIMIT_STORAGE`` at redis for one limit across workers.
 Wrong dashboard tokens are counted apart, across workers and collectors, in the keys
-location (service.dashboard.login_limit), under the same network key.
+location (service.storage.shared_counts), under the same network key.
 """
 
 from __future__ import annotations

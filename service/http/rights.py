@@ -17,6 +17,7 @@ about: its status and body say nothing about the visitor.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,11 +29,13 @@ from pipelines.rights import audit
 from pipelines.rights.erasure import request_erasure
 from pipelines.rights.export import export_visitor
 from service.http.client import client_from_request
+from service.http.ratelimit import network_key
 from service.http.state import state
 from service.ingest.client_facts import stable_key
 from service.ingest.rules import SITE_ID
 from service.privacy.pseudonym import hmac64
 from service.sites import CONSENT_STATES, Site
+from service.storage.shared_counts import FORGET_REQUESTS, SharedCounts
 
 bp = Blueprint("rights", __name__)
 log = logging.getLogger("clearcount.http")
@@ -176,10 +179,33 @@ def consent() -> Response:
     return Response(status=204)
 
 
+def forget_requests() -> SharedCounts:
+    """Erasure requests per client network, shared by every worker and collector."""
+    app_state = state()
+    if app_state.forget_requests is None:
+        limit = app_state.ctx.settings.forget_rate_limit
+        app_state.forget_requests = SharedCounts(app_state.ctx.keys.objects, FORGET_REQUESTS, limit)
+    return app_state.forget_requests
+
+
 @bp.post("/api/forget")
 def forget() -> tuple[Response, int]:
-    """Durable before the 202; the loader removes the rows, including any still spooled."""
+    """Durable before the 202; the loader removes the rows, including any still spooled.
+
+    Limited per client network (``--forget-rate-limit``): each request costs the loader a
+    search of the site's lake, so a flood of them from one client must not slow loading
+    for everyone. A visitor asks once; a known and an unknown id count alike."""
     data, site = _load(_VISITOR)
+    ctx = state().ctx
+    counts, now = forget_requests(), time.time()
+    network = network_key(
+        ctx.keys.rate_limit_key(), request.remote_addr or "", ctx.settings.rate_limit_ipv6_prefix
+    )
+    if counts.limited(network, now):
+        response = jsonify(error="rate_limited", message="too many erasure requests; retry later")
+        response.headers["Retry-After"] = str(counts.retry_after_s())
+        return response, 429
+    counts.record(network, now)
 
     def accept() -> None:
         secret = state().ctx.keys.site_secret(site.id)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from service import metrics
-from service.dashboard.login_limit import LoginFailures
 from service.dashboard.revocations import Revocations
 from service.ingest.event import Context
 from service.ingest.spool import SpoolWriter, backlog_bytes, free_bytes
+from service.storage.shared_counts import SharedCounts
 
 log = logging.getLogger("clearcount.http")
 
@@ -25,7 +25,8 @@ class AppState:
     backlogged: bool = False
     low_on_space: bool = False  # the data directory's free space is under min_free_bytes
     revocations: Revocations | None = None  # dashboard sessions logged out, made when needed
-    login_failures: LoginFailures | None = None  # wrong dashboard tokens, made when needed
+    login_failures: SharedCounts | None = None  # wrong dashboard tokens, made when needed
+    forget_requests: SharedCounts | None = None  # erasure requests, made when needed
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_housekeeping(self, interval_s: float = 0.5) -> None:

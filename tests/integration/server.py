@@ -113,6 +113,7 @@ class Server:
                 "CLEARCOUNT_BIND": f"127.0.0.1:{self.port}",
                 "CLEARCOUNT_TRUSTED_PROXIES": "1",
                 "CLEARCOUNT_RATE_LIMIT": "0",
+                "CLEARCOUNT_FORGET_RATE_LIMIT": "0",  # tests/integration/test_forget_flood.py
                 "CLEARCOUNT_SEGMENT_MAX_AGE_S": "0.5",
                 "CLEARCOUNT_LOAD_INTERVAL_S": "0.3",
                 # The warm-up costs the master 1 to 2 s of CPU, which most servers here do

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.dashboard.login_limit import PREFIX, LoginFailures
 from service.storage.objects import LocalObjects
+from service.storage.shared_counts import LOGIN_FAILURES as PREFIX
+from service.storage.shared_counts import SharedCounts
 
 NOW = 1_800_000_000.0
 
 
 def test_failures_count_per_network_across_processes_and_expire(tmp_path: Path) -> None:
-    one, other = LoginFailures(LocalObjects(tmp_path), 3), LoginFailures(LocalObjects(tmp_path), 3)
+    one = SharedCounts(LocalObjects(tmp_path), PREFIX, 3)
+    other = SharedCounts(LocalObjects(tmp_path), PREFIX, 3)
     for n in range(3):
         assert not one.limited("net-a", NOW + n)
         (one if n % 2 else other).record("net-a", NOW + n)  # two workers, one count
@@ -24,6 +26,6 @@ def test_failures_count_per_network_across_processes_and_expire(tmp_path: Path) 
 
 
 def test_a_limit_of_zero_turns_it_off(tmp_path: Path) -> None:
-    failures = LoginFailures(LocalObjects(tmp_path), 0)
+    failures = SharedCounts(LocalObjects(tmp_path), PREFIX, 0)
     failures.record("net-a", NOW)
     assert not failures.limited("net-a", NOW)
