@@ -24,6 +24,7 @@ import datetime as dt
 import html
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,10 +181,20 @@ class Table:
     suppressed: list[bool]
 
 
-def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) -> Table:
+def suppress(
+    name: str, columns: list[str], rows: list[dict[str, Any]], k: int, *, noisy: bool = False
+) -> Table:
+    """``rows`` with every count below ``k`` withheld (and a second row with a lone one).
+
+    An exact 0 describes no one: shown as 0, it neither is withheld nor makes another row
+    so. A noisy count (``--epsilon``) of 0 or less may hide a small one: withheld."""
     counts = [c for c in columns if c in COUNT_COLUMNS]
-    # A 0 describes no one: shown as 0, it neither is withheld nor makes another row so.
-    flagged = [any(r[c] is not None and 0 < r[c] < k for c in counts) for r in rows]
+    floor = -math.inf if noisy else 0
+
+    def small(value: Any) -> bool:
+        return value is not None and floor < value < k
+
+    flagged = [any(small(r[c]) for c in counts) for r in rows]
     # Rows that add up to a published total need a second row withheld with a lone one;
     # goals and funnel steps overlap (a visitor reaches several), so they add up to nothing.
     dimensional = name not in NOT_PARTS and len(rows) > 1
@@ -199,7 +210,7 @@ def suppress(name: str, columns: list[str], rows: list[dict[str, Any]], k: int) 
         row = dict(row)
         for c in counts:
             # a flagged row of a table is withheld whole; the overview keeps what is above k
-            if row[c] is not None and (0 < row[c] < k or (flag and name != "overview")):
+            if row[c] is not None and (small(row[c]) or (flag and name != "overview")):
                 row[c] = None
         for rate, base in RATE_OF.items():
             if rate in row and base in row and row[base] is None:
@@ -434,7 +445,7 @@ def compute(
             rows = [{**r, "partial": "yes" if r["date"] == today else ""} for r in rows]
         if epsilon is not None:
             rows = add_noise(rows, columns, epsilon)  # noise first: suppression sees noisy counts
-        tables.append(suppress(name, columns, rows, site.k))
+        tables.append(suppress(name, columns, rows, site.k, noisy=epsilon is not None))
     return tables
 
 

@@ -501,7 +501,9 @@ def _page(summary: str, *statuses: int, params: list[Any] | None = None) -> Any:
         400: _answer("a view that cannot be shown (the page says why)", {}, "text/html"),
         401: _answer("a wrong token (the login page again)", {}, "text/html"),
         429: _answer(
-            "too many wrong tokens from this client", {"$ref": "#/components/schemas/Error"}
+            "too many wrong tokens from this client's network (the login page again)",
+            {},
+            "text/html",
         ),
     }
     return {

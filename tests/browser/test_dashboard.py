@@ -285,8 +285,12 @@ def test_period_filter_and_withheld_agree_with_the_stats_api(
     visitors = page.locator('[data-metric="visitors"] .value').inner_text()
     assert number(visitors) == top["visitors"]["value"]
     previous = page.locator('[data-metric="visitors"] .previous .was').inner_text()
-    assert top["visitors"]["previous"] is None
-    assert previous == "vs withheld"
+    assert top["visitors"]["previous"] == 0  # the month before the demo: no one, shown
+    assert previous == "vs 0"
+    # A rate of no visits is undefined, not withheld: the card says there was no data.
+    bounce = page.locator('[data-metric="bounce_rate"] .previous .was').inner_text()
+    assert top["bounce_rate"]["previous"] is None
+    assert bounce == "vs no data"
 
     page.click("nav.periods >> text=7 days")
     page.wait_for_url(re.compile(r"period=7d"))

@@ -79,7 +79,7 @@ def assert_no_count_below_k(value: Any, k: int = 5) -> None:
             if key == "units":
                 continue  # each metric's unit, named by the metric
             if key in ("visitors", "visits", "pageviews") and item is not None:
-                assert item >= k, (key, item)
+                assert item == 0 or item >= k, (key, item)  # 0 describes no one: shown
             assert_no_count_below_k(item, k)
     elif isinstance(value, list):
         for item in value:
@@ -129,9 +129,9 @@ def test_metrics_are_chosen_by_name_and_carry_their_units(server: Server) -> Non
 
 def test_compare_sets_each_total_beside_the_period_before(server: Server) -> None:
     body = get(server, "aggregate", compare="previous_period").json()
-    # nothing happened in the seven days before: withheld (0 < k), so no change either
-    assert body["results"]["visitors"] == {"value": 23, "previous": None, "change": None}
-    assert "visitors" in body["results"]["suppressed"]
+    # nothing happened in the seven days before: 0 (shown, it is no one), and no change
+    assert body["results"]["visitors"] == {"value": 23, "previous": 0, "change": None}
+    assert "suppressed" not in body["results"]  # nothing was withheld: 0 is not small
     assert body["previous_to"] < body["from"]
     assert get(server, "aggregate", compare="last_year").status_code == 400
 
@@ -143,10 +143,10 @@ def test_goals_and_funnels(server: Server) -> None:
     assert (goals["Read A"]["visitors"], goals["Read A"]["conversions"]) == (12, 12)
     assert goals["Read B"]["visitors"] == 20
     assert goals["Read B"]["conversion_rate"] == round(100 * 20 / 23, 1)
-    # 3 visitors reached /rare and nobody signed up: below k, withheld whole
+    # 3 visitors reached /rare: below k, withheld whole; nobody signed up: 0, shown
     assert goals["Rare"]["visitors"] is None
     assert goals["Rare"]["conversion_rate"] is None
-    assert goals["Signup"]["visitors"] is None
+    assert goals["Signup"]["visitors"] == 0
     a_then_b, b_then_a = body["funnels"]
     assert [(s["goal"], s["visits"], s["drop_off"]) for s in a_then_b["steps"]] == [
         ("Read A", 12, 0),
@@ -154,8 +154,8 @@ def test_goals_and_funnels(server: Server) -> None:
     ]
     # /b came after /a in every visit that read both: nobody went from B to A
     assert b_then_a["steps"][0]["visits"] == 20
-    assert b_then_a["steps"][1]["visits"] is None
-    assert b_then_a["steps"][1]["drop_off"] is None
+    assert b_then_a["steps"][1]["visits"] == 0  # nobody: shown as 0, withholding nothing
+    assert b_then_a["steps"][1]["drop_off"] == 20
     assert body["units"]["conversions"] == "events"
     assert_no_count_below_k(body)
 
