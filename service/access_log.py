@@ -39,10 +39,15 @@ KNOWN_ROUTES = frozenset(
 
 
 class GunicornJsonFormatter(JsonFormatter):
-    """service.logs' JSON line, with the process that wrote it (master or which worker)."""
+    """service.logs' JSON line, with the process that wrote it (master or which worker).
+
+    gunicorn's debug messages quote requests (their method and path, a parser's bytes):
+    below INFO only the message's template is written, never its arguments."""
 
     def format(self, record: logging.LogRecord) -> str:
         record.pid = record.process
+        if record.levelno < logging.INFO and record.args:
+            record = logging.makeLogRecord({**record.__dict__, "args": None})
         return super().format(record)
 
 

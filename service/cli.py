@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from service import logs
+from service import interrupt, logs
 from service.settings import Settings, add_arguments, from_args
 from service.sites import Site, load_sites
 
@@ -70,8 +70,7 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
         # Started by `clearcount serve`: a Ctrl-C or SIGTERM sent to the whole group is the
         # supervisor's to act on. It stops the collector first, so that the workers hand
         # over their last segments, and then closes our standard input.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        interrupt.ignore_stop_signals()  # already so from its start; said again for clarity
         threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
     else:
 

@@ -113,6 +113,9 @@ def worker_exit(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    """Drop the dead worker's live gauges (multiprocess metrics, as `serve` sets them up)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # started by hand without it: the metrics are per process, nothing to drop
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

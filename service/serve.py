@@ -9,8 +9,9 @@ drains the spool one last time.
 The same holds when the signal reaches the whole process group at once (Ctrl-C in a
 terminal, ``kill -TERM -<pgid>``): the children start with SIGINT ignored
 (service.interrupt), gunicorn stops gracefully on SIGTERM, and the loader ignores both
-signals and stops only when the supervisor closes its standard input, after gunicorn has
-exited.
+signals from its first instruction and stops only when the supervisor closes its
+standard input, after gunicorn has exited. A loader that did not stop cleanly makes
+``serve`` exit non-zero.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from pipelines.lake.tables import ensure_views
 from pipelines.rights import audit
+from service import interrupt
 from service.demo_sites import ensure_sites_file, public_url
 from service.privacy.keys import KeyStore
 from service.settings import Settings, to_env
@@ -119,11 +121,14 @@ def prepare(settings: Settings) -> dict[str, str]:
 
 
 def _start_loader(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The loader, stopped by closing its standard input (``load --supervised``)."""
+    """The loader, stopped by closing its standard input (``load --supervised``), deaf to
+    SIGINT and SIGTERM from before it runs a line (a group signal during its imports would
+    otherwise end it before the last drain)."""
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "load", "--follow", "--supervised"],
         env=env,
         stdin=subprocess.PIPE,
+        preexec_fn=interrupt.ignore_stop_signals,  # the signals only: safe before exec
     )
 
 
@@ -171,9 +176,19 @@ def serve(settings: Settings) -> int:
     sites_written = ensure_sites_file(settings.sites, settings.bind)
     if sites_written:
         log.info("wrote a demo sites file", extra={"path": str(settings.sites)})
-    env = prepare(settings)
-    # The children inherit SIGINT ignored: a Ctrl-C to the group is this process's to act on.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env = prepare(settings) | {interrupt.SUPERVISED: "1"}
+    stopping = False
+    gunicorn: subprocess.Popen[bytes] | None = None
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if gunicorn is not None and gunicorn.poll() is None:
+            gunicorn.send_signal(signal.SIGTERM)
+
+    # Installed before the children exist: a signal while they start is acted on.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     loader = _start_loader(env)
     gunicorn = subprocess.Popen(
         [
@@ -185,17 +200,10 @@ def serve(settings: Settings) -> int:
             "service.wsgi:app",
         ],
         env=env,
+        preexec_fn=interrupt.ignore_interrupts,  # the signals only: safe before exec
     )
-    stopping = False
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        if gunicorn.poll() is None:
-            gunicorn.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    if stopping:  # asked to stop while it started
+        gunicorn.send_signal(signal.SIGTERM)
     log.info("serving", extra={"bind": settings.bind, "data_dir": str(Path(settings.data_dir))})
     # The token is shown only when this start generated it, for a demo file nobody edited yet.
     print(banner(settings, load_sites(settings.sites), sites_written=sites_written), flush=True)
@@ -222,4 +230,7 @@ def serve(settings: Settings) -> int:
     audit.record(
         settings.data_dir, "serve_stop", actor="operator", gunicorn=code, loader=loader.returncode
     )
+    if loader.returncode != 0:
+        log.error("the loader did not stop cleanly", extra={"code": loader.returncode})
+        return 1
     return 0 if stopping else code

@@ -287,6 +287,7 @@ def timeseries(data_dir: Path, query: Query) -> list[dict[str, Any]]:
         names, query.filters, interval=query.interval, source=_source(data_dir, query)
     )
     rows = [suppress(r, query.site.k) for r in _run(data_dir, sql, _values(query))]
+    complement_series(rows, [n for n in names if METRICS[n].count])
     for r in rows:
         if query.interval == "hour":
             r["partial"] = r["hour"].date() == query.partial_day
@@ -295,6 +296,19 @@ def timeseries(data_dir: Path, query: Query) -> list[dict[str, Any]]:
             r["partial"] = r["date"] == query.partial_day
             r["date"] = r["date"].isoformat()
     return rows
+
+
+def complement_series(rows: list[dict[str, Any]], counts: list[str]) -> None:
+    """A count withheld in one bucket alone is the period's total minus the others: the
+    smallest shown bucket of that count that is not 0 is withheld with it (in place), so
+    no day or hour can be worked out from the aggregate and the series."""
+    for name in counts:
+        hidden = [r for r in rows if name in r.get("suppressed", ())]
+        real = [r for r in rows if r.get(name)]  # shown and not 0
+        if len(hidden) == 1 and real:
+            smallest = min(real, key=lambda r: r[name])
+            smallest[name] = None
+            smallest["suppressed"] = [*smallest.get("suppressed", []), name]
 
 
 def breakdown(
@@ -314,13 +328,15 @@ def breakdown(
 def withhold_rows(
     rows: list[dict[str, Any]], counts: list[str], k: int, limit: int | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """The rows whose every count is at least k, and how many were withheld (left out
+    """The rows whose every count is at least k or 0, and how many were withheld (left out
     entirely: a rare value can identify on its own). One withheld row is the total minus
-    the rest, so the smallest shown row is withheld with it."""
-    shown = [r for r in rows if all(r[c] is not None and r[c] >= k for c in counts)]
+    the rest, so the smallest shown row that is not 0 is withheld with it (withholding a 0
+    would hide nothing): the report's rule (report.suppress), so both withhold the same."""
+    shown = [r for r in rows if all(r[c] is not None and (r[c] == 0 or r[c] >= k) for c in counts)]
     withheld = len(rows) - len(shown)
-    if withheld == 1 and shown:
-        shown.remove(min(shown, key=lambda r: tuple(r[c] for c in counts)))
+    real = [r for r in shown if any(r[c] for c in counts)]
+    if withheld == 1 and real:
+        shown.remove(min(real, key=lambda r: tuple(r[c] for c in counts)))
         withheld += 1
     return (shown if limit is None else shown[:limit]), withheld
 

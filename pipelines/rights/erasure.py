@@ -258,6 +258,11 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
     requests = pending_requests(objects)
     if not requests:
         return []
+    # The grace is measured to the search, not to after the round's rewrites: a request
+    # whose search found nothing is complete only if that search came a grace after its
+    # last rewrite (or acceptance), when every loader that had not yet seen its tombstone
+    # had committed.
+    searched_at = time.time()
     done = process_requests(lake, requests)  # one scan and one commit a table and site
     now = time.time()
     waiting: dict[ErasureRequest, tuple[dict[str, Any], float]] = {}
@@ -277,7 +282,7 @@ def process_pending(data_dir: Path, lake: Lake, keys: KeyStore) -> list[dict[str
             objects.put(_state_name(request), orjson.dumps(state))
             continue
         since = state["rewritten_at"] or dt.datetime.fromisoformat(request.requested_at).timestamp()
-        if now - since >= grace:
+        if searched_at - since >= grace:
             waiting[request] = (state, since)
     if not waiting:
         return []

@@ -111,7 +111,11 @@ def viewed(data_dir: Path, top: Query, page: str) -> bool:
 def build(data_dir: Path, query: Query, args: Mapping[str, str]) -> HeatmapView:
     query = dataclasses.replace(query, filters=(), compare=False)
     top = dataclasses.replace(query, metrics=("pageviews",))
-    pages = [r["value"] for r in stats.breakdown(data_dir, top, "path", 20)[0] if r["value"]]
+    pages = [
+        r["value"]
+        for r in stats.breakdown(data_dir, top, "path", 20)[0]
+        if r["value"] and PAGE_PATH.fullmatch(r["value"]) and not is_collector_route(r["value"])
+    ]
     page, kind, width = choose(args, pages)
     if args.get("page") and page not in pages and not viewed(data_dir, top, page):
         raise StatsError("page is a path of the site with page views in the period")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
 import time
 import zipfile
 from typing import Any
@@ -43,9 +44,10 @@ from service.http.demo import CSP as DEMO_CSP
 from service.http.ratelimit import network_key
 from service.http.state import state
 from service.sites import Site
-from service.storage.shared_counts import LOGIN_FAILURES, SharedCounts
+from service.storage.shared_counts import LOGIN_ATTEMPTS, SharedCounts
 
 bp = Blueprint("dashboard", __name__)
+log = logging.getLogger("clearcount.http")
 
 # The Stats API parameters a dashboard URL may carry.
 VIEW_ARGS = ("period", "date", "from", "to", "filters")
@@ -114,13 +116,13 @@ def login_form() -> BaseResponse:
     return _html(login_page(_sites(), request.args.get("site", "")))
 
 
-def login_failures() -> SharedCounts:
-    """Wrong tokens per client network, shared by every worker and collector."""
+def login_attempts() -> SharedCounts:
+    """Login attempts per client network, shared by every worker and collector."""
     app_state = state()
-    if app_state.login_failures is None:
+    if app_state.login_attempts is None:
         limit = app_state.ctx.settings.login_rate_limit
-        app_state.login_failures = SharedCounts(app_state.ctx.keys.objects, LOGIN_FAILURES, limit)
-    return app_state.login_failures
+        app_state.login_attempts = SharedCounts(app_state.ctx.keys.objects, LOGIN_ATTEMPTS, limit)
+    return app_state.login_attempts
 
 
 def _network() -> str:
@@ -166,18 +168,21 @@ def login() -> BaseResponse:
     site_id = request.form.get("site", "")
     token = request.form.get("token", "")
     site = state().ctx.sites.get(site_id)
-    failures, network, now = login_failures(), _network(), time.time()
-    if failures.limited(network, now):
+    # Every attempt counts at once (so parallel guesses on other workers count too); a
+    # right token gives its attempt back: only wrong ones add up to the limit.
+    attempts = login_attempts()
+    attempt = attempts.take(_network(), time.time())
+    if attempt is None:
         limited = _html(
             login_page(_sites(), site_id, "Too many wrong tokens from your network; wait."), 429
         )
-        limited.headers["Retry-After"] = str(failures.retry_after_s())
+        limited.headers["Retry-After"] = str(attempts.retry_after_s())
         return limited
     if site is None or not same_token(site.stats_token, token):
-        failures.record(network, now)
         return _html(
             login_page(_sites(), site_id, "That token does not open this site's dashboard."), 401
         )
+    attempts.give_back(attempt)
     settings = state().ctx.settings
     lifetime = settings.dashboard_session_hours * 3600
     response = _redirect(f"/dashboard/{site.id}", 303)
@@ -199,7 +204,10 @@ def logout() -> BaseResponse:
         return _refuse_cross_site()
     live = current_session(request)
     if live is not None:  # the cookie's copies, wherever they are, open nothing from now on
-        revocations().revoke(live.sid, live.expires)
+        try:
+            revocations().revoke(live.sid, live.expires)
+        except Exception as exc:  # storage unreachable: the browser's cookie goes anyway
+            log.error("session not revoked", extra={"error": type(exc).__name__})
     response = _redirect("/dashboard/login", 303)
     response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="Strict")
     return response

@@ -196,16 +196,16 @@ def forget() -> tuple[Response, int]:
     search of the site's lake, so a flood of them from one client must not slow loading
     for everyone. A visitor asks once; a known and an unknown id count alike."""
     data, site = _load(_VISITOR)
-    ctx = state().ctx
-    counts, now = forget_requests(), time.time()
-    network = network_key(
-        ctx.keys.rate_limit_key(), request.remote_addr or "", ctx.settings.rate_limit_ipv6_prefix
-    )
-    if counts.limited(network, now):
+    ctx, counts = state().ctx, forget_requests()
+
+    def count() -> str | None:
+        secret, prefix = ctx.keys.rate_limit_key(), ctx.settings.rate_limit_ipv6_prefix
+        return counts.take(network_key(secret, request.remote_addr or "", prefix), time.time())
+
+    if _carry_out(count) is None:
         response = jsonify(error="rate_limited", message="too many erasure requests; retry later")
         response.headers["Retry-After"] = str(counts.retry_after_s())
         return response, 429
-    counts.record(network, now)
 
     def accept() -> None:
         secret = state().ctx.keys.site_secret(site.id)

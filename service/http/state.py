@@ -25,7 +25,7 @@ class AppState:
     backlogged: bool = False
     low_on_space: bool = False  # the data directory's free space is under min_free_bytes
     revocations: Revocations | None = None  # dashboard sessions logged out, made when needed
-    login_failures: SharedCounts | None = None  # wrong dashboard tokens, made when needed
+    login_attempts: SharedCounts | None = None  # dashboard logins, made when needed
     forget_requests: SharedCounts | None = None  # erasure requests, made when needed
     _stop: threading.Event = field(default_factory=threading.Event)
 

@@ -55,3 +55,34 @@ def test_the_stats_api_withholds_small_counts_but_not_zeros(
     else:
         assert answer["visitors"] is None
         assert "visitors" in answer["suppressed"]
+
+
+@pytest.mark.parametrize(("rows", "withheld"), CASES, ids=[f"mix{i}" for i in range(len(CASES))])
+def test_the_stats_api_withholds_the_same_rows_as_the_report(
+    rows: list[tuple[str, int]], withheld: list[str]
+) -> None:
+    table = [{"consent": label, "visitors": n} for label, n in rows]
+    shown, hidden = stats.withhold_rows([dict(r) for r in table], ["visitors"], K)
+    assert sorted(r["consent"] for r in shown) == sorted(
+        label for label, _ in rows if label not in withheld
+    )
+    assert hidden == len(withheld)
+
+
+@pytest.mark.parametrize(
+    ("days", "hidden"),
+    [
+        ([13, 6, 1, 0], [1, 2]),  # the tester's 13 - 6 - 6: the lone 1 takes the 6 with it
+        ([13, 6, 1, 2], [2, 3]),  # two withheld already: no second needed
+        ([13, 0, 1, 0], [0, 2]),  # the smallest real day, never a 0
+        ([13, 6, 7, 0], []),
+    ],
+    ids=["lone", "two", "zeros", "none"],
+)
+def test_a_lone_withheld_day_takes_the_smallest_shown_day_with_it(
+    days: list[int], hidden: list[int]
+) -> None:
+    rows = [stats.suppress({"pageviews": n}, K) for n in days]
+    stats.complement_series(rows, ["pageviews"])
+    assert [i for i, r in enumerate(rows) if r["pageviews"] is None] == hidden
+    assert all(r["pageviews"] == 0 for r, n in zip(rows, days, strict=True) if n == 0)
