@@ -53,6 +53,15 @@ def _page() -> str:
         for path, label, about in PAGES
         if _served(path)
     )
+    local = (
+        "<p>This collector is on this machine's own address, so each tag carries "
+        "<code>data-allow-local</code>: the beacon then counts pages on "
+        "<code>localhost</code> too, which it otherwise ignores (saying so in the "
+        "console). Serve the collector at its public address (<code>--public-url</code>) "
+        "for tags to put on a live site.</p>"
+        if is_local_url(base)
+        else ""
+    )
     snippets = "\n".join(
         f"<h3>{html.escape(site_id)}</h3>\n<pre><code>"
         + html.escape(beacon_tag(base, site_id))
@@ -82,6 +91,7 @@ address and every identifier in memory, and only then stores the event.</p>
 <h2>Add the beacon to a site</h2>
 <p>One tag per page, in the <code>&lt;head&gt;</code>. The page's Origin must be listed in
 the site's <code>origins</code> in the sites file.</p>
+{local}
 {snippets}
 </main>
 </body>

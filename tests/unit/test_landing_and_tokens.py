@@ -70,6 +70,8 @@ def test_the_landing_page_tag_comes_from_the_public_url_never_the_host_header(
     page = client(tmp_path, demo=False, **settings).get("/", headers={"Host": "evil.test"}).text
     assert html.escape(tag) in page
     assert "evil.test" not in page
+    # On a loopback address the page says why its tags carry data-allow-local.
+    assert ("counts pages on <code>localhost</code>" in page) == ("data-allow-local" in tag)
 
 
 def test_the_landing_page_escapes_the_host_it_was_asked_for(tmp_path: Path) -> None:
