@@ -41,10 +41,9 @@ from service.http.access import (
     session_key,
 )
 from service.http.demo import CSP as DEMO_CSP
-from service.http.ratelimit import network_key
 from service.http.state import state
 from service.sites import Site
-from service.storage.shared_counts import LOGIN_ATTEMPTS, SharedCounts
+from service.storage.shared_counts import LOGIN_ATTEMPTS
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger("clearcount.http")
@@ -116,21 +115,6 @@ def login_form() -> BaseResponse:
     return _html(login_page(_sites(), request.args.get("site", "")))
 
 
-def login_attempts() -> SharedCounts:
-    """Login attempts per client network, shared by every worker and collector."""
-    app_state = state()
-    if app_state.login_attempts is None:
-        limit = app_state.ctx.settings.login_rate_limit
-        app_state.login_attempts = SharedCounts(app_state.ctx.keys.objects, LOGIN_ATTEMPTS, limit)
-    return app_state.login_attempts
-
-
-def _network() -> str:
-    ctx = state().ctx
-    secret = ctx.keys.rate_limit_key()
-    return network_key(secret, request.remote_addr or "", ctx.settings.rate_limit_ipv6_prefix)
-
-
 def _cross_site() -> bool:
     """A form POST that another site's page made the browser send (login CSRF, a forced
     logout). A browser's ``Sec-Fetch-Site`` decides: ``same-origin`` or ``none`` (typed,
@@ -170,8 +154,9 @@ def login() -> BaseResponse:
     site = state().ctx.sites.get(site_id)
     # Every attempt counts at once (so parallel guesses on other workers count too); a
     # right token gives its attempt back: only wrong ones add up to the limit.
-    attempts = login_attempts()
-    attempt = attempts.take(_network(), time.time())
+    app_state = state()
+    attempts = app_state.shared_counts(LOGIN_ATTEMPTS, app_state.ctx.settings.login_rate_limit)
+    attempt = attempts.take(app_state.client_network(request.remote_addr or ""), time.time())
     if attempt is None:
         limited = _html(
             login_page(_sites(), site_id, "Too many wrong tokens from your network; wait."), 429

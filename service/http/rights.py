@@ -29,13 +29,12 @@ from pipelines.rights import audit
 from pipelines.rights.erasure import request_erasure
 from pipelines.rights.export import export_visitor
 from service.http.client import client_from_request
-from service.http.ratelimit import network_key
 from service.http.state import state
 from service.ingest.client_facts import stable_key
 from service.ingest.rules import SITE_ID
 from service.privacy.pseudonym import hmac64
 from service.sites import CONSENT_STATES, Site
-from service.storage.shared_counts import FORGET_REQUESTS, SharedCounts
+from service.storage.shared_counts import FORGET_REQUESTS
 
 bp = Blueprint("rights", __name__)
 log = logging.getLogger("clearcount.http")
@@ -179,15 +178,6 @@ def consent() -> Response:
     return Response(status=204)
 
 
-def forget_requests() -> SharedCounts:
-    """Erasure requests per client network, shared by every worker and collector."""
-    app_state = state()
-    if app_state.forget_requests is None:
-        limit = app_state.ctx.settings.forget_rate_limit
-        app_state.forget_requests = SharedCounts(app_state.ctx.keys.objects, FORGET_REQUESTS, limit)
-    return app_state.forget_requests
-
-
 @bp.post("/api/forget")
 def forget() -> tuple[Response, int]:
     """Durable before the 202; the loader removes the rows, including any still spooled.
@@ -196,11 +186,11 @@ def forget() -> tuple[Response, int]:
     search of the site's lake, so a flood of them from one client must not slow loading
     for everyone. A visitor asks once; a known and an unknown id count alike."""
     data, site = _load(_VISITOR)
-    ctx, counts = state().ctx, forget_requests()
+    app_state = state()
+    counts = app_state.shared_counts(FORGET_REQUESTS, app_state.ctx.settings.forget_rate_limit)
 
     def count() -> str | None:
-        secret, prefix = ctx.keys.rate_limit_key(), ctx.settings.rate_limit_ipv6_prefix
-        return counts.take(network_key(secret, request.remote_addr or "", prefix), time.time())
+        return counts.take(app_state.client_network(request.remote_addr or ""), time.time())
 
     if _carry_out(count) is None:
         response = jsonify(error="rate_limited", message="too many erasure requests; retry later")

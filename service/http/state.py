@@ -11,6 +11,7 @@ from flask import current_app
 
 from service import metrics
 from service.dashboard.revocations import Revocations
+from service.http.ratelimit import network_key
 from service.ingest.event import Context
 from service.ingest.spool import SpoolWriter, backlog_bytes, free_bytes
 from service.storage.shared_counts import SharedCounts
@@ -25,8 +26,7 @@ class AppState:
     backlogged: bool = False
     low_on_space: bool = False  # the data directory's free space is under min_free_bytes
     revocations: Revocations | None = None  # dashboard sessions logged out, made when needed
-    login_attempts: SharedCounts | None = None  # dashboard logins, made when needed
-    forget_requests: SharedCounts | None = None  # erasure requests, made when needed
+    _counts: dict[str, SharedCounts] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start_housekeeping(self, interval_s: float = 0.5) -> None:
@@ -56,6 +56,19 @@ class AppState:
             self.ctx.tombstones.refresh()
         except Exception as exc:  # OSError on disk, botocore's errors on S3
             log.warning("tombstones not refreshed", extra={"error": type(exc).__name__})
+
+    def shared_counts(self, prefix: str, limit: int) -> SharedCounts:
+        """The per-network counter kept under ``prefix`` in the keys location (logins,
+        erasure requests), made on first use."""
+        counts = self._counts.get(prefix)
+        if counts is None:
+            counts = self._counts[prefix] = SharedCounts(self.ctx.keys.objects, prefix, limit)
+        return counts
+
+    def client_network(self, address: str) -> str:
+        """The keyed hash a client's network is counted under (service.http.ratelimit)."""
+        secret, prefix = self.ctx.keys.rate_limit_key(), self.ctx.settings.rate_limit_ipv6_prefix
+        return network_key(secret, address, prefix)
 
     def refusal(self) -> str | None:
         """Why ingest must answer 503 before trying to append, or None."""
