@@ -237,6 +237,29 @@ PII = {
     "IPv6": ["2001:db8:85a3::8a2e:370:7334", "::ffff:203.0.113.91", "2a00:1450:4001:82a::200e"],
     "card": ["4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004"],
     "national id": ["078-05-1120", "078051120"],  # a US SSN, with its leading zero
+    # The disguises of the second hostile round: (what is sent, what must not be recoverable).
+    "e-mail in disguise": [
+        ("jane\u200b.doe@example.org", "jane.doe@example.org"),
+        ("jane.doe@exam\u00adple.org", "jane.doe@example.org"),
+        ("jane.doe&#64;example.org", "jane.doe@example.org"),
+        ("jane.doe&commat;example.org", "jane.doe@example.org"),
+        ("jane.doe%u0040example.org", "jane.doe@example.org"),
+        ('"jane doe"@example.org', "jane doe"),
+        ("amFuZS5kb2VAZXhhbXBsZS5vcmc=", "jane.doe@example.org"),
+    ],
+    "phone in disguise": [
+        ("415_555_0132", "4155550132"),
+        ("415*555*0132", "4155550132"),
+        ("415--555--0132", "4155550132"),
+        ("415a555b0132", "4155550132"),
+        ("KzEgNDE1IDU1NSAwMTMy", "4155550132"),  # base64 of "+1 415 555 0132"
+    ],
+    "IPv4, other forms": [
+        ("0xcb.0.113.91", "0xcb.0.113.91"),
+        ("0313.0.0161.0133", "0313.0.0161.0133"),
+        ("0xcb00715b", "0xcb00715b"),
+        ("203_0_113_91", "203_0_113_91"),
+    ],
 }
 BENIGN = [
     "137.0.6260.42",
@@ -259,6 +282,11 @@ BENIGN = [
     "550e8400-e29b-41d4-a716-446655440000",
     "app.80462068f.js",
     "+5 points",
+    "isbn 9780306406157",  # a book's number with its check digit
+    "sizes 38, 39, 40, 41, 42",
+    "app.5d41402abc4b2a76b9719d911017c592.js",
+    "running-shoes-for-men",
+    "AT&T deals",
 ]
 ENCODINGS = {
     "plain": lambda v: v,
@@ -362,14 +390,15 @@ def pii_figures(pipeline: Pipeline) -> tuple[list[Figure], Figure]:
     figures = []
     for kind, values in PII.items():
         leaked, total, misses = 0, 0, []
-        for value, (enc_name, encode) in itertools.product(values, ENCODINGS.items()):
+        for item, (enc_name, encode) in itertools.product(values, ENCODINGS.items()):
+            value, secret = item if isinstance(item, tuple) else (item, item)
             for where, fields in positions(encode(value)).items():
                 row = pipeline.stored(fields)
                 if row is None:  # rejected outright: nothing stored, nothing recoverable
                     total += 1
                     continue
                 total += 1
-                if recoverable(value, row):
+                if recoverable(secret, row):
                     leaked += 1
                     if len(misses) < 5:
                         misses.append(f"{value} {enc_name} in {where}")

@@ -12,9 +12,12 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from service.privacy.ip import parse_ip
-from service.privacy.pii import MAY_MATCH, REDACTED, redact_text
+from service.privacy.pii import MAY_MATCH, REDACTED, contains_pii, redact_text
 
 _PLAIN_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
+# What a host name must hold before the PII rules are asked about it: an escape, an
+# at sign, six digits in a row, an entity or a character outside ASCII.
+_HOST_SUSPECT = re.compile(r"%|@|&|\d{6}|[^\x00-\x7f]")
 
 
 def _allowed(key: str, allowlist: Iterable[str]) -> bool:
@@ -90,21 +93,30 @@ def redact_ip_host(host: str | None) -> str | None:
     return REDACTED if is_ip_literal(host) else host
 
 
+def host_holds_pii(host: str) -> bool:
+    """Whether a host name (not an address) carries an e-mail or phone number: an
+    escaped ``@`` (``jane%40example.org.evil.example``), a number as a label
+    (``4155550132.example``)."""
+    return bool(_HOST_SUSPECT.search(host)) and not is_ip_literal(host) and contains_pii(host)
+
+
 def _netloc(parts: SplitResult, *, redact_ip: bool = False) -> str | None:
-    """Host and port only: userinfo (``user:password@``) is dropped; with ``redact_ip``, a
-    host that is an IP address is replaced, port and all."""
+    """Host and port only: userinfo (``user:password@``) is dropped; a host name that
+    holds PII is replaced, port and all; with ``redact_ip``, so is a host that is an IP
+    address."""
     if _PLAIN_NETLOC.match(parts.netloc):  # the common case, without re-parsing
         netloc = parts.netloc.lower()
-        if redact_ip and is_ip_literal(netloc.rsplit(":", 1)[0]):
+        name = netloc.rsplit(":", 1)[0]
+        if redact_ip and is_ip_literal(name):
             return REDACTED
-        return netloc
+        return REDACTED if host_holds_pii(name) else netloc
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
     if not host:
         return None
-    if redact_ip and is_ip_literal(host):
+    if (redact_ip and is_ip_literal(host)) or host_holds_pii(host):
         return REDACTED
     if ":" in host:
         host = f"[{host}]"

@@ -53,6 +53,32 @@ from tests.conftest import client, make_site, run_one
         ("2001:db8:85a3::8a2e:370:7334", REDACTED),
         ("2001%3Adb8%3A%3A1", REDACTED),
         ("203.0.113.91", REDACTED),
+        # disguises: invisible characters, HTML references, %u escapes, a quoted local part
+        ("jane\u200b@example.org", REDACTED),
+        ("ja\u2060ne@example.org", REDACTED),
+        ("jane@exam\u00adple.org", REDACTED),
+        ("jane&#64;example.org", REDACTED),
+        ("jane&#x40;example.org", REDACTED),
+        ("jane&commat;example.org", REDACTED),
+        ("jane%u0040example.org", REDACTED),
+        ('"jane doe"@example.org', REDACTED),
+        ("mail jane%40example.org.evil.example", f"mail {REDACTED}"),
+        # base64 and base64url of an e-mail or a phone number
+        ("amFuZUBleGFtcGxlLm9yZw==", REDACTED),
+        ("id amFuZS5kb2VAZXhhbXBsZS5vcmc end", f"id {REDACTED} end"),
+        ("KzEgNDE1IDU1NSAwMTMy", REDACTED),
+        # phone numbers with other separators, letters between the groups
+        ("415_555_0132", REDACTED),
+        ("415,555,0132", REDACTED),
+        ("415*555*0132", REDACTED),
+        ("415--555--0132", REDACTED),
+        ("call 415a555b0132", f"call {REDACTED}"),
+        # IPv4 in inet_aton's other forms
+        ("0x7f.0.0.1", REDACTED),
+        ("0177.0.0.1", REDACTED),
+        ("0xcb007105", REDACTED),
+        ("203_0_113_7", REDACTED),
+        ("0313.0.0161.0133", REDACTED),  # octal parts, shaped like a browser build
     ],
 )
 def test_pii_is_redacted_in_every_form(text: str, stored: str) -> None:
@@ -88,6 +114,14 @@ def test_pii_is_redacted_in_every_form(text: str, stored: str) -> None:
         "50% off",
         "100%25 cotton",
         "Add to cart",
+        "/books/9780306406157",  # an ISBN-13 with its check digit: a book, not a phone
+        "/books/978-0-306-40615-7",
+        "sizes 38, 39, 40, 41, 42",  # a list, not a number
+        "chapter 12.4",  # inet_aton would read 12.0.0.4
+        "/assets/app.5d41402abc4b2a76b9719d911017c592.js",  # a hash's digits and letters
+        "running-shoes-for-men",  # a slug is a base64url run decoding to nothing
+        "AT&T deals",
+        "0x1F colour",
     ],
 )
 def test_look_alikes_are_kept_as_sent(text: str) -> None:

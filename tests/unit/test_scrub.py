@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -209,6 +210,57 @@ def test_property_encoded_pii_is_decoded_and_redacted(
     assert not contains_pii(out)
 
 
+def _b64(text: str, alphabet: str) -> str:
+    raw = text.encode()
+    return (
+        base64.b64encode(raw).decode()
+        if alphabet == "std"
+        else base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    )
+
+
+def _joined(ip: str, how: str) -> str:
+    parts = [int(p) for p in ip.split(".")]
+    if how == "underscore":
+        return "_".join(map(str, parts))
+    if how == "hex":
+        return "0x" + "".join(f"{p:02x}" for p in parts)
+    return ".".join([f"0x{parts[0]:x}", *map(str, parts[1:])])  # a hex first part
+
+
+phone_digits = st.from_regex(r"[2-9][0-9]{2}", fullmatch=True).flatmap(
+    lambda area: st.tuples(
+        st.just(area),
+        st.from_regex(r"[0-9]{3}", fullmatch=True),
+        st.from_regex(r"[0-9]{4}", fullmatch=True),
+        st.sampled_from(["_", "*", ",", "--", " / ", "a", "x"]),
+    )
+)
+# The disguises a hostile tester found, each around a real e-mail, phone number or address.
+disguised = st.one_of(
+    emails.map(lambda e: e.replace("@", "&#64;")),
+    emails.map(lambda e: e.replace("@", "&commat;")),
+    emails.map(lambda e: e.replace("@", "%u0040")),
+    emails.map(lambda e: e[0] + "\u200b" + e[1:]),
+    emails.map(lambda e: e.replace("@", "\u2060@")),
+    emails.map(lambda e: e.replace(".", "\u00ad.")),
+    emails.map(lambda e: '"' + e.replace("@", ' x"@', 1)),  # a quoted local part
+    st.tuples(emails, st.sampled_from(["std", "url"])).map(lambda t: _b64(*t)),
+    phone_digits.map(lambda t: t[3].join(t[:3])),
+    st.tuples(ipv4s, st.sampled_from(["underscore", "hex", "hex part"])).map(lambda t: _joined(*t)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=words, secret=disguised, after=words)
+def test_property_disguised_pii_is_redacted(before: str, secret: str, after: str) -> None:
+    """Each disguise, as a token of its own between words (a base64 run glued to letters is
+    another run, which decodes to nothing)."""
+    out = redact_text(f"{before} {secret} {after}")
+    assert secret not in out
+    assert not contains_pii(out)
+
+
 # The context only holds keys, which are meant to stay the same across examples.
 SHARED_CTX = [HealthCheck.function_scoped_fixture]
 
@@ -341,3 +393,21 @@ def test_an_ip_address_as_the_referrer_host_is_redacted_everywhere_it_is_stored(
     assert event.row["referrer"] == stored
     assert event.row["referrer_host"] == host
     assert event.row["target"]["href"] == stored
+
+
+@pytest.mark.parametrize(
+    ("url", "scrubbed"),
+    [
+        ("https://jane%40example.org.evil.example/x", "https://[redacted]/x"),
+        ("https://4155550132.example/", "https://[redacted]/"),
+        # '#' ends the host: the rest is a fragment, dropped with the domain in it
+        ("https://jane&#64;example.org.evil.example/", "https://jane&/"),
+        ("https://www.google.com/search", "https://www.google.com/search"),
+        ("https://cdn-2024.example.com/a", "https://cdn-2024.example.com/a"),
+    ],
+    ids=["escaped-at", "phone-label", "entity", "search", "digits-in-name"],
+)
+def test_a_host_name_holding_pii_is_redacted(url: str, scrubbed: str) -> None:
+    out = scrub_url(url, ("utm_*",), redact_ip_host=True)
+    assert out == scrubbed
+    assert not contains_pii(out)
