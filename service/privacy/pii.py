@@ -17,7 +17,7 @@ The rules, in the order they run:
 * e-mail addresses, internationalised ones too (``jané@exämple.org``), with a quoted
   local part too (``"jane doe"@example.org``), but not image names with a
   pixel-density suffix (``logo@2x.png``);
-* base64 and base64url runs (twelve characters or more, as a token on its own) whose
+* base64 and base64url runs (eight characters or more, as a token on its own) whose
   decoded text holds any of the PII below: the whole run;
 * IBANs, with or without spaces, that python-stdnum's checksum and
   per-country format accept;
@@ -88,8 +88,9 @@ IPV4_OTHER: Final = re.compile(
     re.IGNORECASE,
 )
 BASE64_RUN: Final = re.compile(
-    r"(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/]{12,}={0,2}|[A-Za-z0-9_-]{12,}={0,2})(?![A-Za-z0-9+/=_-])"
+    r"(?<![A-Za-z0-9+/=_-])(?:[A-Za-z0-9+/]{6,}={0,2}|[A-Za-z0-9_-]{6,}={0,2})(?![A-Za-z0-9+/=_-])"
 )
+MIN_BASE64: Final = 8  # "a@b.co", the shortest e-mail, is eight characters of base64
 # Characters no one sees that may sit inside an address: format characters (Cf: U+200B,
 # U+2060, U+00AD, U+FEFF, ...) and the other default-ignorable code points.
 OTHER_IGNORABLE: Final = frozenset(
@@ -131,9 +132,11 @@ MIN_PHONE_DIGITS: Final = 6  # with + and a country code, libphonenumber decides
 # A cheap superset of every rule: text without any of these cannot match and is
 # returned at once. '%' and non-ASCII text may hide one, so they go the long way.
 MAY_MATCH: Final = re.compile(
-    r"@|:|%|&|\d\.\d|\d_\d|0x|\d(?:(?:[^\w\n]|_){0,4}\d){5}|[A-Za-z0-9+/_-]{12}|[^\x00-\x7f]",
-    re.IGNORECASE,
+    r"@|:|%|&|\d\.\d|\d_\d|0[xX]|\d(?:(?:[^\w\n]|_){0,4}\d){5}|\d\d[A-Za-z]\d\d|[^\x00-\x7f]"
 )
+# A run that may be base64 (long enough, in text that is not all lower case: base64 of
+# text mixes cases, a slug does not).
+MAY_BE_BASE64: Final = re.compile(r"[A-Za-z0-9+/_=-]{8}")
 
 
 def decoded(text: str) -> str:
@@ -232,13 +235,15 @@ def _base64_spans(text: str) -> list[tuple[int, int]]:
     """Runs that are base64 or base64url of text holding PII."""
     spans = []
     for m in BASE64_RUN.finditer(text):
+        if len(m.group()) < MIN_BASE64 or m.group().islower() or m.group().isupper():
+            continue  # base64 of text mixes cases; a slug or a shouted word does not
         run = m.group().rstrip("=").replace("-", "+").replace("_", "/")
         try:
             raw = base64.b64decode(run + "=" * (-len(run) % 4), validate=True)
             inner = raw.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
-        if inner.isprintable() and MAY_MATCH.search(inner) and _spans(_plain(inner), nested=True):
+        if inner.isprintable() and may_hold_pii(inner) and _spans(_plain(inner), nested=True):
             spans.append(m.span())
     return spans
 
@@ -247,7 +252,7 @@ def _spans(text: str, *, nested: bool = False) -> list[tuple[int, int]]:
     """Where PII is in ``text`` (already decoded), as (start, end), in any order; base64
     runs are looked into once (``nested``: inside one)."""
     spans = [m.span() for m in EMAIL.finditer(text)] if "@" in text else []
-    if not nested:
+    if not nested and not text.islower() and MAY_BE_BASE64.search(text):
         spans += _base64_spans(text)
     spans += [
         m.span()
@@ -282,9 +287,16 @@ def _plain(text: str) -> str:
     return plain if plain.isascii() else unicodedata.normalize("NFKC", visible(plain))
 
 
+def may_hold_pii(text: str) -> bool:
+    """The cheap superset of every rule (MAY_MATCH, or a mixed-case run for base64)."""
+    if MAY_MATCH.search(text):
+        return True
+    return not text.islower() and not text.isupper() and bool(MAY_BE_BASE64.search(text))
+
+
 def redact_text(text: str) -> str:
     """``text`` with every finding replaced; unchanged (as sent) when there is none."""
-    if not MAY_MATCH.search(text):
+    if not may_hold_pii(text):
         return text
     plain = _plain(text)
     spans = _spans(plain)
@@ -293,7 +305,7 @@ def redact_text(text: str) -> str:
 
 def contains_pii(text: str) -> bool:
     """True when ``redact_text`` would replace something: the property tests' oracle."""
-    return bool(MAY_MATCH.search(text)) and bool(_spans(_plain(text)))
+    return may_hold_pii(text) and bool(_spans(_plain(text)))
 
 
 def redact_emails(text: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from service.privacy.ip import parse_ip
-from service.privacy.pii import MAY_MATCH, REDACTED, contains_pii, redact_text
+from service.privacy.pii import REDACTED, contains_pii, may_hold_pii, redact_text
 
 _PLAIN_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 # What a host name must hold before the PII rules are asked about it: an escape, an
@@ -71,7 +71,7 @@ def clean_query(query: str, allowlist: Iterable[str]) -> str:
     plain pieces that have nothing to redact: encoding them again gives the same bytes."""
     out = []
     for piece in _kept_pieces(query, allowlist):
-        if _PLAIN_PIECE.fullmatch(piece) and not MAY_MATCH.search(piece):
+        if _PLAIN_PIECE.fullmatch(piece) and not may_hold_pii(piece):
             out.append(piece)
         elif encoded := urlencode(strip_unlisted_query_params(piece, ("*",))):
             out.append(encoded)
