@@ -199,7 +199,7 @@ def _ipv6_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_isbn13(candidate: str) -> bool:
+def is_isbn13(candidate: str) -> bool:
     digits = "".join(c for c in candidate if c.isdigit())
     return len(digits) == 13 and digits[:3] in ("978", "979") and isbn.is_valid(digits)
 
@@ -207,7 +207,7 @@ def _is_isbn13(candidate: str) -> bool:
 def _is_phone_or_number(candidate: str) -> bool:
     digits = sum(c.isdigit() for c in candidate)
     if digits >= MIN_DIGITS:
-        return not _is_isbn13(candidate)
+        return candidate.lstrip("(").startswith("+") or not is_isbn13(candidate)
     if candidate.startswith("+") and digits >= MIN_PHONE_DIGITS:
         try:
             return bool(phonenumbers.is_possible_number(phonenumbers.parse(candidate, None)))
