@@ -165,8 +165,10 @@ def visible(text: str) -> str:
 
 def _shadow(text: str) -> str:
     """The text with its dates, times and versions blanked (same length), so that the
-    digit rule sees where they break a run but never counts their digits."""
-    return KEPT_SHAPES.sub(lambda m: "_" * len(m.group()), text)
+    digit rule sees where they break a run but never counts their digits. The blank is a
+    run of letters: "_" and other punctuation may sit between a number's digits, and a
+    single letter between its groups, but never four letters."""
+    return KEPT_SHAPES.sub(lambda m: "Z" * len(m.group()), text)
 
 
 def _is_ipv6(candidate: str, *, after_word: bool = False) -> bool:
