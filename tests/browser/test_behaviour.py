@@ -111,7 +111,11 @@ def test_clicks_hovers_and_vitals_are_stored_where_they_happened(stack: Stack, t
         assert y == 1070
         assert vw == WIDTH
     assert [c[5] for c in dead] == [True, True, True]
-    assert [c[4] for c in dead] == [False, False, True]
+    # One of the three is the rage click (the third the browser saw). Each held click
+    # leaves when its own second is over, so they may travel in separate requests, and
+    # the collector dates a request by its arrival: on a loaded machine the later request
+    # can be handled first, so the rows' order need not be the clicks'.
+    assert sorted(c[4] for c in dead) == [False, False, True]
     (live,) = [c for c in clicks if c[3] == "button#live"]
     assert live[5] is False
     assert live[4] is False
