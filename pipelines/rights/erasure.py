@@ -91,6 +91,17 @@ def request_erasure(
     return request
 
 
+def backlog(objects: Objects, now: dt.datetime) -> tuple[int, int]:
+    """How many requests wait (every collector's), and the oldest one's age in seconds,
+    from the queue's listing alone: a request's id starts with its UTC acceptance time."""
+    ids = [n.rsplit("/", 1)[-1] for n in objects.list(PENDING) if n.endswith(".json")]
+    accepted = []
+    for request_id in ids:
+        with contextlib.suppress(ValueError):
+            accepted.append(dt.datetime.strptime(request_id[:15] + "Z", "%Y%m%dT%H%M%S%z"))
+    return len(ids), round((now - min(accepted)).total_seconds()) if accepted else 0
+
+
 def pending_requests(objects: Objects) -> list[ErasureRequest]:
     out = []
     for name in objects.list(PENDING):

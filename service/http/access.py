@@ -14,10 +14,8 @@ import time
 from flask import Request
 
 from service.dashboard import session
-from service.dashboard.revocations import REFRESH_S, Revocations
 from service.http.state import state
 from service.sites import Site
-from service.storage.objects import LocalObjects
 
 
 class Unauthorized(Exception):
@@ -41,23 +39,12 @@ def _stats_token(site_id: str) -> str | None:
     return site.stats_token if site is not None else None
 
 
-def revocations() -> Revocations:
-    """This process's view of the sessions logged out (shared through the keys location)."""
-    app_state = state()
-    if app_state.revocations is None:
-        objects = app_state.ctx.keys.objects
-        # A local directory is read at every check; object storage once a second.
-        refresh_s = 0.0 if isinstance(objects, LocalObjects) else REFRESH_S
-        app_state.revocations = Revocations(objects, refresh_s)
-    return app_state.revocations
-
-
 def current_session(request: Request) -> session.Session | None:
     """The request's live session: signed, unexpired, opened with the site's token of
     now, and not logged out."""
     now = time.time()
     live = session.verify(session_key(), request.cookies.get(session.COOKIE), now, _stats_token)
-    if live is None or revocations().is_revoked(live.sid, now):
+    if live is None or state().revocations().is_revoked(live.sid, now):
         return None
     return live
 

@@ -36,7 +36,6 @@ from service.demo_sites import public_url
 from service.http.access import (
     current_session,
     may_read,
-    revocations,
     same_token,
     session_key,
 )
@@ -190,7 +189,7 @@ def logout() -> BaseResponse:
     live = current_session(request)
     if live is not None:  # the cookie's copies, wherever they are, open nothing from now on
         try:
-            revocations().revoke(live.sid, live.expires)
+            state().revocations().revoke(live.sid, live.expires)
         except Exception as exc:  # storage unreachable: the browser's cookie goes anyway
             log.error("session not revoked", extra={"error": type(exc).__name__})
     response = _redirect("/dashboard/login", 303)

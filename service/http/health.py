@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from pipelines.rights.erasure import PENDING
+from pipelines.rights.erasure import backlog
 from service import metrics
 from service.http.state import state
 from service.ingest.spool import backlog_bytes, can_write, free_bytes, oldest_ready_age_s
@@ -52,20 +51,15 @@ def readyz() -> tuple[Response, int]:
 
 
 def erasure_backlog(objects: Objects, now: dt.datetime) -> dict[str, Any]:
-    """Erasures accepted and not yet completed (any collector's), and the oldest one's age:
-    reported, not a readiness check (ingest does not wait on them); null when the shared
-    keys location cannot be read now."""
+    """Erasures accepted and not yet completed, and the oldest one's age: reported, not a
+    readiness check (ingest does not wait on them); null when the shared keys location
+    cannot be read now."""
     try:
-        ids = [n.rsplit("/", 1)[-1] for n in objects.list(PENDING) if n.endswith(".json")]
+        pending, oldest_s = backlog(objects, now)
     except Exception as exc:  # OSError on disk, botocore's errors on S3
         log.warning("erasure backlog unknown", extra={"error": type(exc).__name__})
         return {"erasures_pending": None, "oldest_erasure_age_s": None}
-    accepted = []
-    for request_id in ids:  # <UTC %Y%m%dT%H%M%S>-<random>.json
-        with contextlib.suppress(ValueError):
-            accepted.append(dt.datetime.strptime(request_id[:15] + "Z", "%Y%m%dT%H%M%S%z"))
-    oldest = round((now - min(accepted)).total_seconds()) if accepted else 0
-    return {"erasures_pending": len(ids), "oldest_erasure_age_s": oldest}
+    return {"erasures_pending": pending, "oldest_erasure_age_s": oldest_s}
 
 
 @bp.get("/metrics")

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from service import metrics
-from service.dashboard.revocations import Revocations
+from service.dashboard.revocations import REFRESH_S, Revocations
 from service.http.ratelimit import network_key
 from service.ingest.event import Context
 from service.ingest.spool import SpoolWriter, backlog_bytes, free_bytes
+from service.storage.objects import LocalObjects
 from service.storage.shared_counts import SharedCounts
 
 log = logging.getLogger("clearcount.http")
@@ -25,7 +26,7 @@ class AppState:
     spool: SpoolWriter
     backlogged: bool = False
     low_on_space: bool = False  # the data directory's free space is under min_free_bytes
-    revocations: Revocations | None = None  # dashboard sessions logged out, made when needed
+    _revocations: Revocations | None = None
     _counts: dict[str, SharedCounts] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -64,6 +65,15 @@ class AppState:
         if counts is None:
             counts = self._counts[prefix] = SharedCounts(self.ctx.keys.objects, prefix, limit)
         return counts
+
+    def revocations(self) -> Revocations:
+        """The dashboard sessions logged out, shared through the keys location: a local
+        directory is read at every check, object storage once a second (REFRESH_S)."""
+        if self._revocations is None:
+            objects = self.ctx.keys.objects
+            refresh_s = 0.0 if isinstance(objects, LocalObjects) else REFRESH_S
+            self._revocations = Revocations(objects, refresh_s)
+        return self._revocations
 
     def client_network(self, address: str) -> str:
         """The keyed hash a client's network is counted under (service.http.ratelimit)."""

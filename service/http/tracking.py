@@ -24,7 +24,7 @@ from service.http.collect import count
 from service.http.redirect_safety import safe_redirect_target
 from service.http.state import state
 from service.ingest.event import Fields, Target
-from service.ingest.pipeline import backfilled, process
+from service.ingest.pipeline import dated, process
 from service.ingest.spool import SpoolUnavailable
 from service.ingest.validate import load_fields
 
@@ -50,7 +50,7 @@ def _record(fields: Fields) -> None:
     app_state = state()
     client = client_from_request(request, app_state.ctx.clock())
     if app_state.ctx.settings.backfill:
-        client = backfilled({"ts": _ts()}, client)
+        client = dated(_ts(), client)
     try:
         count(process([fields], client, app_state.ctx, app_state.spool))
     except SpoolUnavailable:

@@ -46,7 +46,12 @@ BACKFILL_WINDOW = dt.timedelta(days=400)
 
 def backfilled(raw: Any, client: Client) -> Client:
     """In backfill mode an event is dated by its ``ts``, if that lies in the last 400 days."""
-    ts = raw.get("ts") if isinstance(raw, dict) else None
+    return dated(raw.get("ts") if isinstance(raw, dict) else None, client)
+
+
+def dated(ts: Any, client: Client) -> Client:
+    """``client`` received at ``ts`` (ms since the epoch), if that is an integer within the
+    last 400 days; as it was otherwise. Events' ``ts`` and the pixel's and /r's share it."""
     if not isinstance(ts, int) or isinstance(ts, bool):
         return client
     try:
